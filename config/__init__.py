@@ -1,0 +1,1 @@
+"""Settings, per-upstream-kind defaults and CePO presets."""
