@@ -48,13 +48,16 @@ _MAX_LINE = 1 << 16
 _RECENT_LINES = 30
 
 
-def ensure_llama_installed() -> None:
-    """Raise :class:`LlamaNotInstalled` unless this Python can run ``llama_cpp.server``."""
-    missing = [
-        module
-        for module in ("llama_cpp", "starlette_context")
-        if importlib.util.find_spec(module) is None
-    ]
+#: Modules ``python -m llama_cpp.server`` needs that the proxy itself does not bring.
+LLAMA_SERVER_MODULES = ("llama_cpp", "starlette_context")
+
+
+def ensure_llama_installed(required: Sequence[str] = LLAMA_SERVER_MODULES) -> None:
+    """Raise :class:`LlamaNotInstalled` unless this Python can run ``llama_cpp.server``.
+
+    Only looks the modules up (``find_spec``); nothing is imported.
+    """
+    missing = [module for module in required if importlib.util.find_spec(module) is None]
     if missing:
         raise LlamaNotInstalled(
             f"the local upstream needs llama-cpp-python with its server extra in {sys.executable} "

