@@ -1,0 +1,34 @@
+"""CePO presets selected by ``reasoning_effort``: ``low``, ``medium``, ``high``.
+
+Each preset is a YAML file in ``config/presets/`` (package data) holding every
+:class:`~reasoning.config.CePOConfig` field. ``medium`` is the CePO paper's defaults.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal, get_args
+
+import yaml
+
+from reasoning.config import CePOConfig
+
+PresetName = Literal["low", "medium", "high"]
+PRESET_NAMES: tuple[str, ...] = get_args(PresetName)
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@cache
+def load_preset(name: PresetName) -> CePOConfig:
+    """The validated config of preset ``name``.
+
+    Raises :class:`ValueError` for an unknown name and :class:`pydantic.ValidationError`
+    when the file holds a bad value (naming the field).
+    """
+    if name not in PRESET_NAMES:
+        raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESET_NAMES)}")
+    data = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"preset {name!r} is not a mapping")
+    return CePOConfig.model_validate(data)

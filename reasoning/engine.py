@@ -1,0 +1,316 @@
+"""The CePO engine: runs the method for one request and yields its events.
+
+Everything independent runs at once: the candidates, each candidate's planning
+attempts, and the ratings (an absolute rating starts as soon as its own candidate's
+answer is ready; a pairwise comparison as soon as both of its answers are). With
+the default config and no truncation a run makes 27 upstream calls and its critical
+path is 5 calls long (plan, execute, refine, final, rate). The only bound on
+concurrency is the client's.
+
+Structure: :meth:`CePOEngine.run` is an async generator that owns one task group.
+All work runs inside it and posts events to a queue the generator drains. Closing
+the generator (``aclose``) or cancelling its consumer cancels every in-flight call
+at once and waits for them; nothing is left running and ``CancelledError`` is never
+swallowed. Trace blocks and status lines all precede the first answer piece.
+
+Deadline: when ``RunRequest.deadline`` passes, all in-flight calls are cancelled;
+the answer is chosen among candidates that already have one by majority of their
+extracted answers (ties as in :mod:`reasoning.selection`) with no further call, and
+``metadata["deadline_hit"]`` is true. With no finished candidate,
+:class:`DeadlineExceeded` is raised. A single live-streamed answer interrupted by
+the deadline is not finished, so that too raises :class:`DeadlineExceeded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reasoning import prompts
+from reasoning.approaches import parse_approaches
+from reasoning.calls import Step, StepCaller
+from reasoning.candidate import run_candidate
+from reasoning.config import CePOConfig
+from reasoning.conversation import Conversation
+from reasoning.errors import DeadlineExceeded, ReasoningFailed
+from reasoning.events import AnswerDelta, Event, RunFinished, StatusUpdate, TraceBlock
+from reasoning.ledger import RunLedger
+from reasoning.llm import LLMClient, LLMError, Message, TokenUsage
+from reasoning.rating import compare, rate_absolute
+from reasoning.scope import AnswerSettings, Candidate, RunScope
+from reasoning.selection import Choice, Finalist, choose, majority_scores
+from reasoning.trace import Progress, step_text
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One CePO run.
+
+    ``model`` is the upstream model id (prefix removed). ``answer_max_tokens``,
+    ``stop`` and ``response_format`` apply to the step that writes the answer only.
+    ``forward`` (e.g. ``seed``, ``user``) goes into every call's ``extra``.
+    ``deadline`` is an absolute :func:`time.monotonic` time. ``preset`` names the
+    preset the config came from, for the metadata only.
+    """
+
+    model: str
+    messages: Sequence[Message]
+    config: CePOConfig
+    answer_max_tokens: int | None = None
+    stop: Sequence[str] | None = None
+    response_format: Mapping[str, Any] | None = None
+    forward: Mapping[str, Any] = field(default_factory=dict)
+    deadline: float | None = None
+    preset: str | None = None
+
+
+class CePOEngine:
+    """Runs CePO against one :class:`LLMClient`; holds no per-run state."""
+
+    def __init__(self, client: LLMClient) -> None:
+        self._client = client
+
+    async def run(self, request: RunRequest) -> AsyncIterator[Event]:
+        """Yield the run's events, ending with exactly one :class:`RunFinished`.
+
+        Raises :class:`ReasoningFailed` when no candidate survives,
+        :class:`DeadlineExceeded` when the deadline passes with no finished candidate,
+        :class:`InvalidConversation` when there is no user message. Wrap in
+        :func:`contextlib.aclosing`; closing early cancels all upstream calls.
+        """
+        run = _Run(self._client, request)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(run.execute())
+            while True:
+                item = await run.outbox.get()
+                if isinstance(item, _End):
+                    break
+                yield item
+        if item.error is not None:
+            raise item.error
+        assert item.finished is not None
+        yield item.finished
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    finished: RunFinished | None = None
+    error: BaseException | None = None
+
+
+class _Run:
+    """The state and work of one run."""
+
+    def __init__(self, client: LLMClient, request: RunRequest) -> None:
+        self.client = client
+        self.request = request
+        self.config = request.config
+        self.outbox: asyncio.Queue[Event | _End] = asyncio.Queue()
+        self.ledger = RunLedger()
+        self.answer_started = False
+        self.scores: dict[int, float] = {}
+        self.finished: list[Candidate] = []
+        self.group: asyncio.TaskGroup | None = None
+
+    def emit(self, event: Event) -> None:
+        """Queue ``event``; progress events after the answer began are dropped."""
+        if isinstance(event, AnswerDelta):
+            self.answer_started = True
+        elif self.answer_started and isinstance(event, TraceBlock | StatusUpdate):
+            return
+        self.outbox.put_nowait(event)
+
+    async def execute(self) -> None:
+        """Do the run; post its end (result or error) to the outbox. Never raises
+        except for cancellation."""
+        try:
+            finished = await self._work()
+        except Exception as error:  # handed to the consumer, raised there
+            self.outbox.put_nowait(_End(error=error))
+        else:
+            self.outbox.put_nowait(_End(finished=finished))
+
+    async def _work(self) -> RunFinished:
+        request, config = self.request, self.config
+        conversation = Conversation.from_messages(request.messages)
+        context_length = await self._context_length()
+        caller = StepCaller(
+            self.client,
+            request.model,
+            conversation,
+            request.forward,
+            context_length,
+            self.ledger,
+            self.emit,
+        )
+        self.scope = RunScope(
+            config=config,
+            conversation=conversation,
+            caller=caller,
+            ledger=self.ledger,
+            emit=self.emit,
+            progress=Progress(self.emit, config.bestofn_n, config.planning_n),
+            answer=AnswerSettings(request.answer_max_tokens, request.stop, request.response_format),
+            live=config.bestofn_n == 1,
+        )
+        candidates = [Candidate(number) for number in range(1, config.bestofn_n + 1)]
+        deadline_hit = False
+        timeout = asyncio.timeout_at(self._loop_deadline())
+        try:
+            async with timeout:
+                if config.plan_diversity:
+                    await self._seed_approaches(candidates)
+                self.scope.progress.say(
+                    f"Planning: 0 of {self.scope.progress.plans_total} plans ready"
+                )
+                async with asyncio.TaskGroup() as group:
+                    self.group = group
+                    for candidate in candidates:
+                        group.create_task(self._candidate_flow(candidate))
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+            deadline_hit = True
+        return self._finish(candidates, deadline_hit, context_length)
+
+    async def _context_length(self) -> int | None:
+        try:
+            return await self.client.context_length(self.request.model)
+        except LLMError as error:
+            self.ledger.notes.append(f"context length unknown ({error.message}); not fitted")
+            return None
+
+    def _loop_deadline(self) -> float | None:
+        if self.request.deadline is None:
+            return None
+        loop = asyncio.get_running_loop()
+        return loop.time() + (self.request.deadline - time.monotonic())
+
+    # -- work ------------------------------------------------------------------------
+    async def _seed_approaches(self, candidates: list[Candidate]) -> None:
+        scope, count = self.scope, len(candidates)
+        scope.progress.say(f"Looking for {count} different approaches")
+        step = Step(
+            stage="diversity",
+            label="Distinct approaches",
+            task=lambda _: prompts.diversity_task(scope.question, count),
+            pieces=(),
+            temperature=self.config.diversity_temperature,
+            max_tokens=self.config.diversity_max_tokens,
+        )
+        try:
+            response = await scope.caller.complete(step)
+        except LLMError as error:
+            scope.note("Distinct approaches: failed", f"{error.message}; planning unseeded.")
+            return
+        approaches = parse_approaches(response.text, count)
+        scope.emit(
+            TraceBlock(
+                f"Distinct approaches ({len(approaches)} found)", step_text(response), "diversity"
+            )
+        )
+        self.ledger.notes.append(f"plan diversity: {len(approaches)} approaches parsed")
+        if not approaches:
+            scope.note("Distinct approaches: none readable", "Planning goes on unseeded.")
+            return
+        for index, candidate in enumerate(candidates):
+            candidate.approach = approaches[index % len(approaches)]
+
+    async def _candidate_flow(self, candidate: Candidate) -> None:
+        await run_candidate(self.scope, candidate)
+        if candidate.final is None or self.config.bestofn_n == 1:
+            return
+        rating = self.config.bestofn_rating_type
+        if rating == "absolute":
+            await rate_absolute(self.scope, candidate, self.scores)
+        elif rating == "pairwise":
+            assert self.group is not None
+            self.scope.progress.comparisons_added(2 * len(self.finished))
+            for other in self.finished:
+                self.group.create_task(compare(self.scope, other, candidate, self.scores))
+                self.group.create_task(compare(self.scope, candidate, other, self.scores))
+        self.finished.append(candidate)
+
+    # -- choosing ------------------------------------------------------------------------
+    def _finish(
+        self, candidates: list[Candidate], deadline_hit: bool, context_length: int | None
+    ) -> RunFinished:
+        scope = self.scope
+        finalists = [c for c in candidates if c.final is not None]
+        if not finalists:
+            if deadline_hit:
+                raise DeadlineExceeded()
+            raise ReasoningFailed.from_last_error(self.ledger.last_error)
+        entries = [Finalist(c.number, c.answer_key) for c in finalists]
+        if deadline_hit:
+            scores = majority_scores(entries)
+            rule = "majority of extracted answers (deadline reached)"
+        elif self.config.bestofn_rating_type == "majority":
+            scores = majority_scores(entries)
+            rule = "majority of extracted answers"
+        else:
+            scores = self.scores
+            rule = f"{self.config.bestofn_rating_type} rating"
+        if len(finalists) > 1:
+            scope.progress.say(f"Comparing {len(finalists)} answers")
+        choice = choose(entries, scores)
+        chosen = next(c for c in finalists if c.number == choice.candidate)
+        if deadline_hit:
+            scope.note(
+                "Deadline reached",
+                f"The request's deadline cut the run short; {len(finalists)} of "
+                f"{len(candidates)} candidates had an answer. No further call was made.",
+            )
+        if not scope.live:
+            scope.emit(TraceBlock("Selection", _selection_text(choice, finalists, rule), "select"))
+        final = chosen.final
+        assert final is not None
+        if not scope.live and final.text:
+            self.emit(AnswerDelta(final.text))
+        metadata = self.ledger.metadata(
+            chosen_candidate=chosen.number,
+            selection={
+                "rule": rule,
+                "decided_by": choice.decided_by,
+                "scores": [
+                    {"candidate": number, "score": score} for number, score in choice.scores.items()
+                ],
+                "extracted_answers": [
+                    {"candidate": c.number, "answer": c.answer_key} for c in finalists
+                ],
+            },
+            candidates=len(candidates),
+            candidates_finished=len(finalists),
+            deadline_hit=deadline_hit,
+            context_length=context_length,
+            preset=self.request.preset,
+            config=self.config.model_dump(),
+        )
+        return RunFinished(
+            answer=final.text,
+            finish_reason=final.finish_reason or "stop",
+            usage=self.ledger.usage,
+            answer_usage=final.usage or TokenUsage(estimated=True),
+            metadata=metadata,
+        )
+
+
+def _selection_text(choice: Choice, finalists: list[Candidate], rule: str) -> str:
+    lines = [f"Rule: {rule}."]
+    for candidate in finalists:
+        answer = candidate.answer_key if candidate.answer_key is not None else "(none found)"
+        lines.append(
+            f"Candidate {candidate.number}: score {choice.scores[candidate.number]:g}, "
+            f"extracted answer {answer}, agrees with {choice.agreement[candidate.number]} other(s)"
+        )
+    reasons = {
+        "only candidate": "it is the only candidate with an answer",
+        "score": "it has the highest score",
+        "agreement": "tied on score; its answer agrees with the most others",
+        "order": "tied on score and agreement; it comes first",
+    }
+    lines.append(f"Chosen: candidate {choice.candidate} ({reasons[choice.decided_by]}).")
+    return "\n".join(lines)
