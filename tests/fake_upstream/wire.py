@@ -88,7 +88,9 @@ def chunk(
     return body
 
 
-def delta_choice(index: int, delta: dict[str, Any], finish_reason: str | None = None) -> dict:
+def delta_choice(
+    index: int, delta: dict[str, Any], finish_reason: str | None = None
+) -> dict[str, Any]:
     return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
 
 

@@ -1,0 +1,196 @@
+"""A pure, incremental decoder for Server-Sent Events (``text/event-stream``).
+
+Feed it the bytes of a response body as they arrive, split anywhere (inside a UTF-8
+character, between ``\\r`` and ``\\n``); it returns each event once the blank line ending it
+has arrived. No I/O happens here, so the upstream client owns reading and closing the stream.
+
+Parsing follows the WHATWG HTML "event stream interpretation" rules:
+
+- The stream is UTF-8; invalid bytes become U+FFFD; one byte-order mark at the very start is
+  dropped.
+- Lines end with ``\\r\\n``, ``\\r`` or ``\\n``.
+- A line starting with ``:`` is a comment (counted in ``comments_seen``, never an event; the
+  proxy's own keep-alive pings are such comments).
+- ``field:value`` with one leading space of the value removed; a line without a colon is a
+  field with an empty value. Unknown fields are ignored.
+- ``data`` lines are joined with ``\\n``; a blank line dispatches the event if any ``data``
+  line was seen, otherwise it only resets the event type.
+- ``event`` sets the type of the next event (empty means the default, reported as ``None``).
+- ``id`` sets the last event id unless the value contains NUL; the id persists, so every later
+  event reports it (``ServerSentEvent.id``) until another ``id`` line changes it.
+- ``retry`` is honoured only when its value is ASCII digits; it is reported on the next
+  dispatched event (``ServerSentEvent.retry``) and kept in ``SSEDecoder.retry``.
+
+End of stream (``flush``): per the spec an event without its terminating blank line is
+incomplete and is discarded (``flush()`` returns it only with ``lenient=True``);
+``discarded_at_eof`` tells the caller that the stream ended mid-event.
+
+Memory is bounded: when the pending line plus the event's data exceed ``max_event_size``
+characters, ``SSEDecodeError`` is raised and the decoder must be discarded.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+#: Default cap on one event (pending line plus accumulated data), in characters.
+DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
+
+_END_OF_LINE = re.compile(r"\r\n|\r|\n")
+_DIGITS = re.compile(r"[0-9]+")
+_BOM = "\ufeff"
+
+
+class SSEDecodeError(ValueError):
+    """The stream cannot be decoded within the limits (an event is too large)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    """One dispatched event. ``event`` is ``None`` for the default type ("message")."""
+
+    data: str
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+
+    def json(self) -> Any:
+        """``data`` parsed as JSON (raises ``ValueError`` when it is not JSON)."""
+        return json.loads(self.data)
+
+
+class SSEDecoder:
+    """Incremental ``text/event-stream`` decoder; one instance per stream (not thread-safe)."""
+
+    def __init__(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
+        if max_event_size <= 0:
+            raise ValueError("max_event_size must be positive")
+        self._max_event_size = max_event_size
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._at_start = True
+        self._skip_line_feed = False
+        self._line = ""
+        self._data: list[str] = []
+        self._data_size = 0
+        self._event_type = ""
+        self._retry_pending: int | None = None
+        self._comments_seen = 0
+        self._finished = False
+        self._discarded_at_eof = False
+        self.last_event_id: str | None = None
+        """The last ``id`` field seen (``None`` before any)."""
+        self.retry: int | None = None
+        """The last valid ``retry`` value in milliseconds (``None`` before any)."""
+
+    @property
+    def comments_seen(self) -> int:
+        """Comment lines (``:`` prefix) seen so far."""
+        return self._comments_seen
+
+    @property
+    def discarded_at_eof(self) -> bool:
+        """``flush()`` found an unterminated event or line and dropped it."""
+        return self._discarded_at_eof
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Decode ``chunk`` (any split of the stream) and return the events it completes.
+
+        Raises ``SSEDecodeError`` when an event grows past ``max_event_size`` and
+        ``RuntimeError`` after ``flush()``.
+        """
+        if self._finished:
+            raise RuntimeError("feed() after flush()")
+        return self._feed_text(self._utf8.decode(chunk))
+
+    def flush(self, *, lenient: bool = False) -> list[ServerSentEvent]:
+        """End of stream: return what the stream completed, and nothing more by default.
+
+        Strict (default, the WHATWG rule): an event whose blank line never came is dropped
+        (and ``discarded_at_eof`` is set). ``lenient=True`` treats the end of the stream as the
+        end of the last line and of the event, returning it if it has data. Idempotent.
+        """
+        if self._finished:
+            return []
+        events = self._feed_text(self._utf8.decode(b"", final=True))
+        self._finished = True
+        pending = bool(self._line) or bool(self._data)
+        if not pending:
+            return events
+        if not lenient:
+            self._discarded_at_eof = True
+            return events
+        if self._line:
+            self._process_line(self._line)
+            self._line = ""
+        event = self._dispatch()
+        return [*events, event] if event is not None else events
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _feed_text(self, text: str) -> list[ServerSentEvent]:
+        if not text:
+            return []
+        if self._at_start:
+            self._at_start = False
+            if text.startswith(_BOM):
+                text = text[1:]
+        if self._skip_line_feed:
+            self._skip_line_feed = False
+            if text.startswith("\n"):
+                text = text[1:]
+        events: list[ServerSentEvent] = []
+        position = 0
+        while True:
+            match = _END_OF_LINE.search(text, position)
+            if match is None:
+                self._line += text[position:]
+                self._check_size()
+                return events
+            line = self._line + text[position : match.start()]
+            self._line = ""
+            if match.group() == "\r" and match.end() == len(text):
+                self._skip_line_feed = True  # a "\n" may open the next chunk
+            position = match.end()
+            if line:
+                self._process_line(line)
+                self._check_size()
+            else:
+                event = self._dispatch()
+                if event is not None:
+                    events.append(event)
+
+    def _check_size(self) -> None:
+        if len(self._line) + self._data_size > self._max_event_size:
+            raise SSEDecodeError(f"event larger than {self._max_event_size} characters")
+
+    def _process_line(self, line: str) -> None:
+        if line.startswith(":"):
+            self._comments_seen += 1
+            return
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+            self._data_size += len(value) + 1
+        elif name == "event":
+            self._event_type = value
+        elif name == "id":
+            if "\0" not in value:
+                self.last_event_id = value
+        elif name == "retry" and _DIGITS.fullmatch(value):
+            self._retry_pending = int(value)
+            self.retry = self._retry_pending
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        event_type, self._event_type = self._event_type, ""
+        if not self._data:
+            return None
+        data = "\n".join(self._data)
+        self._data, self._data_size = [], 0
+        retry, self._retry_pending = self._retry_pending, None
+        return ServerSentEvent(data, event_type or None, self.last_event_id, retry)
