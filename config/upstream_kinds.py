@@ -42,8 +42,8 @@ KINDS: dict[str, UpstreamKind] = {
         UpstreamKind("cerebras", 32, 60.0, True, False, True, False, 65_536),
         UpstreamKind("vllm", 64, 300.0, False, False, False, False, 32_768),
         UpstreamKind("ollama", 4, 600.0, True, True, False, False, 8_192),
-        UpstreamKind("llamacpp", 1, 900.0, True, False, False, True, 8_192),
-        UpstreamKind("local", 1, 900.0, True, False, False, True, 8_192),
+        UpstreamKind("llamacpp", 1, 900.0, True, True, False, True, 8_192),
+        UpstreamKind("local", 1, 900.0, True, True, False, True, 8_192),
     )
 }
 

@@ -1,0 +1,75 @@
+"""The ``cepo-proxy`` command: ``serve`` the proxy, manage local ``models``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from config.settings import SettingsError, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "models":
+        from server.local_model.cli import models_command
+
+        return models_command(args[1:])
+    parser = argparse.ArgumentParser(prog="cepo-proxy", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the proxy")
+    serve.add_argument("--host", help="address to bind (CEPO_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (CEPO_PORT, default 8000)")
+    serve.add_argument("--config", help="YAML settings file (CEPO_CONFIG_FILE)")
+    commands.add_parser("models", help="list or pull local GGUF models (models --help)")
+    parsed = parser.parse_args(args)
+    if parsed.command == "serve":
+        return serve_command(parsed.host, parsed.port, parsed.config)
+    return 2
+
+
+def serve_command(host: str | None, port: int | None, config_file: str | None) -> int:
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    try:
+        settings = load_settings(config_file, **overrides)
+    except SettingsError as error:
+        for line in str(error).splitlines():
+            print(f"cepo-proxy: invalid setting: {line}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from server.app import create_app
+    from server.logs import configure_logging
+
+    configure_logging(settings)
+    if settings.kind.name == "local":
+        from server.local_model.pull import ModelNotPulled, resolve_model_path
+
+        try:
+            resolve_model_path(settings.local_model)
+        except (ModelNotPulled, ValueError, FileNotFoundError) as error:
+            print(f"cepo-proxy: {error}", file=sys.stderr)
+            return 2
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        logging.getLogger("cepo_proxy").error("the proxy did not start")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The app's long-lived resources, built once in the lifespan and reached through deps."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from config.settings import Settings
+from server.metrics import Metrics
+from server.upstream.client import UpstreamClient
+from server.upstream.limiter import FairLimiter
+from server.upstream.llm import UpstreamLLM
+
+logger = logging.getLogger("cepo_proxy")
+
+
+@dataclass
+class Services:
+    """Everything a route needs, built from the settings."""
+
+    settings: Settings
+    metrics: Metrics
+    http: httpx.AsyncClient
+    limiter: FairLimiter
+    upstream: UpstreamClient
+    llm: UpstreamLLM
+    upstream_base_url: str
+
+
+@asynccontextmanager
+async def build_services(settings: Settings) -> AsyncIterator[Services]:
+    """Build the services; on exit close everything they opened (the local model too)."""
+    async with AsyncExitStack() as stack:
+        kind = settings.kind
+        base_url = settings.upstream_base_url
+        context_fallback = settings.upstream_context_length or kind.default_context_length
+        if kind.name == "local":
+            base_url = await stack.enter_async_context(_embedded_upstream(settings))
+            context_fallback = settings.local_n_ctx
+        if base_url is None:
+            raise RuntimeError("CEPO_UPSTREAM_BASE_URL is not set")
+        limit = settings.max_concurrency
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(
+                    connect=settings.upstream_connect_timeout,
+                    read=settings.read_timeout,
+                    write=settings.read_timeout,
+                    pool=settings.upstream_connect_timeout,
+                ),
+                limits=httpx.Limits(
+                    max_connections=limit + 8,
+                    max_keepalive_connections=limit + 8,
+                ),
+                follow_redirects=False,
+                trust_env=False,
+            )
+        )
+        metrics = Metrics(kind.name)
+        limiter = FairLimiter(limit)
+        api_key = (
+            settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
+        )
+        upstream = UpstreamClient(
+            http,
+            base_url=base_url,
+            api_key=api_key,
+            kind=kind,
+            limiter=limiter,
+            max_retries=settings.upstream_max_retries,
+            metrics=metrics,
+        )
+        llm = UpstreamLLM(upstream, metrics=metrics, fallback_context_length=context_fallback)
+        logger.info(
+            "upstream %s (kind %s, %d calls at once)", _safe_url(base_url), kind.name, limit
+        )
+        yield Services(settings, metrics, http, limiter, upstream, llm, base_url)
+
+
+@asynccontextmanager
+async def _embedded_upstream(settings: Settings) -> AsyncIterator[str]:
+    """Start the managed llama.cpp server for ``CEPO_LOCAL_MODEL``; yield its base URL."""
+    from server.local_model.managed import ManagedLlamaServer
+    from server.local_model.pull import resolve_model_path
+
+    model_path = resolve_model_path(settings.local_model)
+    alias = model_path.stem if settings.local_model.endswith(".gguf") else settings.local_model
+    async with ManagedLlamaServer(
+        model_path,
+        alias=alias,
+        n_ctx=settings.local_n_ctx,
+        threads=settings.local_threads,
+        start_timeout=settings.local_start_timeout,
+    ) as server:
+        yield server.base_url
+
+
+def _safe_url(url: str) -> str:
+    """The URL without any credentials embedded in it."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(username=None, password=None)) if parsed.userinfo else url

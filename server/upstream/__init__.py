@@ -1,0 +1,1 @@
+"""The client for OpenAI-compatible upstreams: limits, retries, per-kind fixes."""

@@ -1,0 +1,230 @@
+"""HTTP calls to the upstream, over the app's one shared ``httpx.AsyncClient``.
+
+Every call holds a slot of the fair limiter for its whole life (body included),
+is retried on connection failures and 429 / 502 / 503 / 504 with backoff (the
+upstream's ``Retry-After`` wins), bounded by ``max_retries`` and the request's
+deadline, and is retried only before any byte of it reached the caller. Streams are
+opened by :meth:`UpstreamClient.stream` and always closed when its ``async with``
+ends, whatever the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from config.upstream_kinds import UpstreamKind
+from reasoning.llm import LLMError, LLMTimeout
+from server.metrics import Metrics, status_class
+from server.request_context import forwarded_key, seconds_left
+from server.upstream.errors import upstream_http_error
+from server.upstream.fixes import prepare_body
+from server.upstream.limiter import FairLimiter
+from server.upstream.retry import RETRY_STATUSES, backoff_delay
+
+logger = logging.getLogger("cepo_proxy.upstream")
+
+
+class UpstreamClient:
+    """Calls to one OpenAI-compatible upstream."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_key: str | None,
+        kind: UpstreamKind,
+        limiter: FairLimiter,
+        max_retries: int,
+        metrics: Metrics,
+    ) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.kind = kind
+        self.limiter = limiter
+        self.max_retries = max_retries
+        self.metrics = metrics
+
+    # -- public ---------------------------------------------------------------------
+    async def get_json(self, path: str) -> Any:
+        """GET a JSON document (the model list). Not limited: it is cheap and used by probes."""
+        try:
+            response = await self.http.get(self._url(path), headers=self._headers())
+        except httpx.TimeoutException as error:
+            raise LLMTimeout("upstream did not answer in time", code="timeout") from error
+        except httpx.HTTPError as error:
+            raise _connection_error(error) from error
+        if response.status_code >= 400:
+            raise upstream_http_error(response.status_code, response.content)
+        try:
+            return response.json()
+        except ValueError as error:
+            raise LLMError("upstream sent malformed JSON", status=502) from error
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
+        """POST a body and return the parsed JSON answer and its headers."""
+        payload = prepare_body(body, self.kind)
+        async with self._call() as call:
+            response = await self._send(call, path, payload, stream=False)
+            try:
+                content = await response.aread()
+            except httpx.HTTPError as error:
+                raise translate_read_error(error) from error
+            finally:
+                await response.aclose()
+            call.status = response.status_code
+        try:
+            return json.loads(content), response.headers
+        except ValueError as error:
+            self.metrics.upstream_errors.labels(self.kind.name, "protocol").inc()
+            raise LLMError("upstream sent malformed JSON", status=502) from error
+
+    @asynccontextmanager
+    async def stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
+        """Open a streaming POST; yields the response once it answered 2xx.
+
+        The response body is read by the caller (``aiter_raw`` / ``aiter_bytes``);
+        it is closed when the ``async with`` ends. Errors before the body raise
+        :class:`LLMError`; read errors while iterating are translated by
+        :func:`translate_read_error`.
+        """
+        payload = prepare_body(body, self.kind)
+        async with self._call() as call:
+            response = await self._send(call, path, payload, stream=True)
+            call.status = response.status_code
+            try:
+                yield response
+            finally:
+                await response.aclose()
+
+    # -- internals ------------------------------------------------------------------
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _headers(self) -> dict[str, str]:
+        key = forwarded_key.get() or self._api_key
+        headers = {"accept": "application/json"}
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        return headers
+
+    @asynccontextmanager
+    async def _call(self) -> AsyncIterator[_Call]:
+        """One limited, measured upstream call."""
+        kind = self.kind.name
+        call = _Call()
+        async with self.limiter.slot():
+            self.metrics.upstream_in_flight.labels(kind).inc()
+            started = time.monotonic()
+            try:
+                yield call
+            except asyncio.CancelledError:
+                self.metrics.upstream_cancelled.labels(kind).inc()
+                raise
+            except LLMError as error:
+                self.metrics.upstream_calls.labels(kind, _error_class(error)).inc()
+                raise
+            else:
+                self.metrics.upstream_calls.labels(kind, status_class(call.status)).inc()
+            finally:
+                self.metrics.upstream_in_flight.labels(kind).dec()
+                self.metrics.upstream_duration.labels(kind).observe(time.monotonic() - started)
+
+    async def _send(
+        self, call: _Call, path: str, payload: dict[str, Any], *, stream: bool
+    ) -> httpx.Response:
+        """Send with retries; return a 2xx response whose body is not read yet."""
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self.http.build_request(
+                "POST", self._url(path), json=payload, headers=self._headers()
+            )
+            retry_headers: Mapping[str, str] | None = None
+            try:
+                response = await self.http.send(request, stream=True)
+            except httpx.TimeoutException as error:
+                if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
+                    failure: LLMError = _connection_error(error)
+                else:
+                    self.metrics.upstream_errors.labels(self.kind.name, "timeout").inc()
+                    raise LLMTimeout(
+                        "upstream sent nothing within the read timeout", code="timeout"
+                    ) from error
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as error:
+                failure = _connection_error(error)
+            except httpx.HTTPError as error:
+                self.metrics.upstream_errors.labels(self.kind.name, "protocol").inc()
+                raise _connection_error(error) from error
+            else:
+                self.metrics.record_rate_limits(response.headers)
+                if response.status_code < 400:
+                    return response
+                try:
+                    content = await response.aread()
+                except httpx.HTTPError:
+                    content = b""
+                finally:
+                    await response.aclose()
+                status = response.status_code
+                self.metrics.upstream_errors.labels(self.kind.name, str(status)).inc()
+                failure = upstream_http_error(status, content)
+                if status not in RETRY_STATUSES:
+                    call.status = status
+                    raise failure
+                retry_headers = response.headers
+            if failure.status is None:
+                self.metrics.upstream_errors.labels(self.kind.name, "connect").inc()
+            if attempt > self.max_retries:
+                raise failure
+            delay = backoff_delay(attempt, retry_headers)
+            left = seconds_left()
+            if left is not None and delay >= left:
+                raise failure
+            self.metrics.upstream_retries.labels(self.kind.name).inc()
+            logger.info(
+                "retrying upstream call in %.2fs (attempt %d): %s", delay, attempt, failure.message
+            )
+            await asyncio.sleep(delay)
+
+
+class _Call:
+    """What the metrics of one call need to know about its outcome."""
+
+    __slots__ = ("status",)
+
+    def __init__(self) -> None:
+        self.status = 0
+
+
+def _error_class(error: LLMError) -> str:
+    return status_class(error.status) if error.status else "error"
+
+
+def _connection_error(error: Exception) -> LLMError:
+    return LLMError(
+        f"could not reach the upstream ({type(error).__name__})",
+        status=None,
+        error_type="upstream_error",
+        code="upstream_unreachable",
+    )
+
+
+def translate_read_error(error: httpx.HTTPError) -> LLMError:
+    """The :class:`LLMError` for a failure while reading a response body."""
+    if isinstance(error, httpx.TimeoutException):
+        return LLMTimeout("upstream stalled: no data within the read timeout", code="timeout")
+    return LLMError(
+        f"upstream connection broke mid-response ({type(error).__name__})",
+        status=None,
+        code="upstream_disconnected",
+    )

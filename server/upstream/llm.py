@@ -1,0 +1,211 @@
+"""The engine's :class:`~reasoning.llm.LLMClient`, implemented over the upstream's HTTP API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from reasoning.llm import LLMDelta, LLMError, LLMRequest, LLMResponse, TokenUsage
+from server.metrics import Metrics
+from server.sse_decoder import SSEDecoder
+from server.tokens import estimate_prompt_tokens, estimate_text_tokens
+from server.upstream.client import UpstreamClient, translate_read_error
+from server.upstream.thinking import ThinkSplitter, split_complete
+
+_REASONING_KEYS = ("reasoning_content", "reasoning")
+
+
+class UpstreamLLM:
+    """Chat completions for the engine: one choice, thinking separated, usage always set."""
+
+    def __init__(
+        self, client: UpstreamClient, *, metrics: Metrics, fallback_context_length: int
+    ) -> None:
+        self.client = client
+        self.metrics = metrics
+        self.fallback_context_length = fallback_context_length
+        self._context_lengths: dict[str, int] = {}
+
+    def _body(self, request: LLMRequest, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = dict(request.extra)
+        body["model"] = request.model
+        body["messages"] = [dict(m) for m in request.messages]
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        if request.stop:
+            body["stop"] = list(request.stop)
+        body.pop("n", None)
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        else:
+            body.pop("stream", None)
+            body.pop("stream_options", None)
+        return body
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        data, _ = await self.client.post_json("chat/completions", self._body(request, stream=False))
+        choice = _first_choice(data)
+        message = choice.get("message") or {}
+        content = message.get("content") or ""
+        if not isinstance(content, str):
+            content = json.dumps(content)
+        answer, thinking = split_complete(content)
+        reasoning = _reasoning_of(message) or thinking
+        usage = self._usage(data.get("usage"), request, answer + reasoning)
+        return LLMResponse(
+            text=answer,
+            finish_reason=choice.get("finish_reason"),
+            reasoning=reasoning,
+            usage=usage,
+        )
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMDelta | LLMResponse]:
+        body = self._body(request, stream=True)
+        decoder = SSEDecoder()
+        splitter = ThinkSplitter()
+        text: list[str] = []
+        reasoning: list[str] = []
+        finish_reason: str | None = None
+        reported: Any = None
+        done = False
+        async with self.client.stream("chat/completions", body) as response:
+            try:
+                async for raw in response.aiter_bytes():
+                    for event in decoder.feed(raw):
+                        if event.data == "[DONE]":
+                            done = True
+                            break
+                        chunk = _parse_chunk(event.data)
+                        if chunk.get("usage"):
+                            reported = chunk["usage"]
+                        choices = chunk.get("choices") or []
+                        if not choices:
+                            continue
+                        choice = choices[0]
+                        delta = choice.get("delta") or {}
+                        piece_reasoning = _reasoning_of(delta)
+                        content = delta.get("content") or ""
+                        answer_piece, thinking_piece = (
+                            splitter.feed(content) if content else ("", "")
+                        )
+                        piece_reasoning += thinking_piece
+                        if answer_piece or piece_reasoning:
+                            text.append(answer_piece)
+                            reasoning.append(piece_reasoning)
+                            yield LLMDelta(text=answer_piece, reasoning=piece_reasoning)
+                        if choice.get("finish_reason"):
+                            finish_reason = choice["finish_reason"]
+                    if done:
+                        break
+            except httpx.HTTPError as error:
+                raise translate_read_error(error) from error
+        if not done and finish_reason is None:
+            raise LLMError(
+                "upstream stream ended before it finished", status=502, code="incomplete_stream"
+            )
+        tail_answer, tail_thinking = splitter.flush()
+        if tail_answer or tail_thinking:
+            text.append(tail_answer)
+            reasoning.append(tail_thinking)
+            yield LLMDelta(text=tail_answer, reasoning=tail_thinking)
+        full_text = "".join(text)
+        full_reasoning = "".join(reasoning)
+        yield LLMResponse(
+            text=full_text,
+            finish_reason=finish_reason,
+            reasoning=full_reasoning,
+            usage=self._usage(reported, request, full_text + full_reasoning),
+        )
+
+    async def context_length(self, model: str) -> int:
+        if model not in self._context_lengths:
+            found: int | None = None
+            try:
+                listing = await self.client.get_json("models")
+            except LLMError:
+                listing = None
+            for card in _cards(listing):
+                if card.get("id") == model:
+                    found = _context_of(card)
+            # Cache only a definite answer, so a flaky probe is retried later.
+            if found is None:
+                return self.fallback_context_length
+            self._context_lengths[model] = found
+        return self._context_lengths[model]
+
+    def _usage(self, reported: Any, request: LLMRequest, produced: str) -> TokenUsage:
+        if isinstance(reported, dict) and isinstance(reported.get("prompt_tokens"), int):
+            usage = TokenUsage(
+                int(reported.get("prompt_tokens") or 0),
+                int(reported.get("completion_tokens") or 0),
+            )
+        else:
+            usage = TokenUsage(
+                estimate_prompt_tokens(request.messages),
+                estimate_text_tokens(produced),
+                estimated=True,
+            )
+        self.metrics.record_tokens(usage.prompt_tokens, usage.completion_tokens)
+        return usage
+
+
+def _first_choice(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise LLMError("upstream answered with something other than a JSON object", status=502)
+    if isinstance(data.get("error"), dict | str):
+        message = data["error"].get("message") if isinstance(data["error"], dict) else data["error"]
+        raise LLMError(f"upstream error: {message}", status=502)
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise LLMError("upstream returned no choices", status=502, code="empty_choices")
+    return choices[0]
+
+
+def _parse_chunk(data: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except ValueError as error:
+        raise LLMError("upstream sent a malformed stream chunk", status=502) from error
+    if not isinstance(chunk, dict):
+        raise LLMError("upstream sent a malformed stream chunk", status=502)
+    if "error" in chunk and not chunk.get("choices"):
+        inner = chunk["error"]
+        message = inner.get("message") if isinstance(inner, dict) else str(inner)
+        raise LLMError(f"upstream error mid-stream: {message}", status=502)
+    return chunk
+
+
+def _reasoning_of(message: Any) -> str:
+    if not isinstance(message, dict):
+        return ""
+    for key in _REASONING_KEYS:
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _cards(listing: Any) -> list[dict[str, Any]]:
+    if isinstance(listing, dict) and isinstance(listing.get("data"), list):
+        return [c for c in listing["data"] if isinstance(c, dict)]
+    return []
+
+
+def _context_of(card: dict[str, Any]) -> int | None:
+    for key in ("max_model_len", "context_length", "context_window", "max_context_length"):
+        value = card.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    meta = card.get("meta")
+    if isinstance(meta, dict):
+        for key in ("n_ctx", "n_ctx_train"):
+            value = meta.get(key)
+            if isinstance(value, int) and value > 0:
+                return value
+    return None

@@ -1,0 +1,50 @@
+"""Shared fixtures: the scripted upstream and the proxy, both under real uvicorn on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from config.settings import Settings, load_settings
+from server.app import create_app
+from tests.fake_upstream import FakeUpstream
+from tests.servers import serve_in_thread
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream(models=["fake-model"]) as fake:
+        yield fake
+
+
+ProxyFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyFactory]:
+    """``make_proxy(upstream, **settings) -> "http://127.0.0.1:PORT"`` (no ``/v1``)."""
+    for name in list(__import__("os").environ):
+        if name.startswith("CEPO_"):
+            monkeypatch.delenv(name)
+    with ExitStack() as stack:
+
+        def make(fake: FakeUpstream | None = None, **overrides: Any) -> str:
+            values: dict[str, Any] = {"upstream_max_retries": 2, "request_timeout": 30.0}
+            if fake is not None:
+                values["upstream_base_url"] = fake.base_url
+                values["upstream_kind"] = (
+                    fake.personality if fake.personality != "llamacpp" else "llamacpp"
+                )
+            values.update(overrides)
+            settings: Settings = load_settings(None, **values)
+            return stack.enter_context(serve_in_thread(create_app(settings)))
+
+        yield make
+
+
+@pytest.fixture
+def proxy(make_proxy: ProxyFactory, upstream: FakeUpstream) -> str:
+    return make_proxy(upstream)
