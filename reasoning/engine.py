@@ -7,8 +7,9 @@ the default config and no truncation a run makes 27 upstream calls and its criti
 path is 5 calls long (plan, execute, refine, final, rate). The only bound on
 concurrency is the client's.
 
-Structure: :meth:`CePOEngine.run` is an async generator that owns one task group.
-All work runs inside it and posts events to a queue the generator drains. Closing
+Structure: :meth:`CePOEngine.run` is an async generator that owns one worker task
+for its whole life; the worker runs all calls in task groups and posts events to a
+queue the generator drains. Closing
 the generator (``aclose``) or cancelling its consumer cancels every in-flight call
 at once and waits for them; nothing is left running and ``CancelledError`` is never
 swallowed. Trace blocks and status lines all precede the first answer piece.
@@ -24,8 +25,9 @@ the deadline is not finished, so that too raises :class:`DeadlineExceeded`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,8 +84,7 @@ class CePOEngine:
         :func:`contextlib.aclosing`; closing early cancels all upstream calls.
         """
         run = _Run(self._client, request)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(run.execute())
+        async with _running(run.execute()):
             while True:
                 item = await run.outbox.get()
                 if isinstance(item, _End):
@@ -93,6 +94,24 @@ class CePOEngine:
             raise item.error
         assert item.finished is not None
         yield item.finished
+
+
+@contextlib.asynccontextmanager
+async def _running(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run ``work`` in a task for the duration of the block; on leaving, however the
+    block ends (generator closed, consumer cancelled), cancel it and wait until it and
+    every call it started have ended.
+
+    A task group is not used here on purpose: the block yields from an async
+    generator, and a task group would wrap the ``GeneratorExit`` of ``aclose()`` in an
+    exception group. ``work`` itself runs its calls in task groups.
+    """
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +330,7 @@ def _selection_text(choice: Choice, finalists: list[Candidate], rule: str) -> st
         "score": "it has the highest score",
         "agreement": "tied on score; its answer agrees with the most others",
         "order": "tied on score and agreement; it comes first",
+        "unanimous": "every candidate gave the same answer; it comes first among the best",
     }
     lines.append(f"Chosen: candidate {choice.candidate} ({reasons[choice.decided_by]}).")
     return "\n".join(lines)

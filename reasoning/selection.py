@@ -38,7 +38,10 @@ class Choice:
     candidate: int
     scores: dict[int, float]
     agreement: dict[int, int]
-    decided_by: str  # "score", "agreement", "order" or "only candidate"
+    #: What set the winner apart from the best candidate with a different answer:
+    #: "score", "agreement" or "order"; "unanimous" when every finalist gave the same
+    #: extracted answer; "only candidate" when there was one finalist.
+    decided_by: str
 
 
 def agreement(finalists: Sequence[Finalist]) -> dict[int, int]:
@@ -73,7 +76,11 @@ def choose(finalists: Sequence[Finalist], scores: Mapping[int, float]) -> Choice
     ranked = sorted(
         finalists, key=lambda f: (-full[f.candidate], -agreed[f.candidate], f.candidate)
     )
-    best, runner_up = ranked[0], ranked[1]
+    best = ranked[0]
+    rivals = [f for f in ranked[1:] if f.answer_key is None or f.answer_key != best.answer_key]
+    if not rivals:
+        return Choice(best.candidate, full, agreed, "unanimous")
+    runner_up = rivals[0]
     if full[best.candidate] != full[runner_up.candidate]:
         decided_by = "score"
     elif agreed[best.candidate] != agreed[runner_up.candidate]:

@@ -23,10 +23,10 @@ def request(config: CePOConfig | None = None, **fields: Any) -> RunRequest:
     return RunRequest(model="m", config=config or CePOConfig(), **fields)
 
 
-async def collect(client: ScriptedClient, run: RunRequest, timeout: float = 5.0) -> list[Event]:
+async def collect(client: ScriptedClient, run: RunRequest, limit: float = 5.0) -> list[Event]:
     """All events of one run (raises what the run raises)."""
     events: list[Event] = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(limit):
         async with contextlib.aclosing(CePOEngine(client).run(run)) as stream:
             async for event in stream:
                 events.append(event)

@@ -6,7 +6,8 @@ records every call: the request, the step, start and end times (loop clock) and
 how it ended (``ok``, ``error`` or ``cancelled``). Behaviour per step is replaced
 with :meth:`ScriptedClient.on`; a responder gets the :class:`ScriptedCall` and
 returns an :class:`LLMResponse`, a string (answered with ``finish_reason="stop"``),
-or an :class:`LLMError` to raise. :data:`HANG` makes the call wait until cancelled.
+or an :class:`LLMError` to raise. :data:`HANG` makes the call wait until cancelled;
+:class:`Slow` delays one reply.
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from reasoning.llm import LLMDelta, LLMError, LLMRequest, LLMResponse, TokenUsag
 from reasoning.prompts import HEADINGS
 
 HANG = object()
+
+
+@dataclass(frozen=True)
+class Slow:
+    """Answer ``reply`` after ``extra`` seconds on top of the usual latency."""
+
+    extra: float
+    reply: object
+
+
 USAGE = TokenUsage(prompt_tokens=10, completion_tokens=5)
 
 DEFAULT_REPLIES: dict[str, str] = {
@@ -64,6 +75,7 @@ class ScriptedClient:
     latencies: dict[str, float] = field(default_factory=dict)
     calls: list[ScriptedCall] = field(default_factory=list)
     context_requests: list[str] = field(default_factory=list)
+    _changed: asyncio.Event | None = None
 
     def on(self, step: str, responder: Responder) -> ScriptedClient:
         assert step in HEADINGS, step
@@ -79,6 +91,12 @@ class ScriptedClient:
 
     def count(self, step: str) -> int:
         return len(self.of(step))
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds; it is re-checked when a call starts."""
+        while not predicate():
+            self._changed = asyncio.Event()
+            await self._changed.wait()
 
     # -- LLMClient ------------------------------------------------------------------
     async def context_length(self, model: str) -> int:
@@ -121,6 +139,8 @@ class ScriptedClient:
         step = _recognise(str(request.messages[-1]["content"]))
         call = ScriptedCall(step, self.count(step) + 1, request, streamed, _now())
         self.calls.append(call)
+        if self._changed is not None:
+            self._changed.set()
         responder = self.responders.get(step)
         reply = responder(call) if responder is not None else DEFAULT_REPLIES[step]
         return call, reply
@@ -128,6 +148,9 @@ class ScriptedClient:
     async def _resolve(self, call: ScriptedCall, reply: Reply) -> LLMResponse:
         if reply is HANG:
             await asyncio.Event().wait()
+        if isinstance(reply, Slow):
+            await asyncio.sleep(reply.extra)
+            reply = reply.reply
         await asyncio.sleep(self.latencies.get(call.step, self.latency))
         if isinstance(reply, LLMError):
             call.outcome = "error"
