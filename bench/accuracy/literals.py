@@ -54,6 +54,9 @@ class LiteralAnswer:
 
 def _unwrap(text: str) -> str:
     text = text.strip()
+    without_period = text.rstrip(".,;:!").rstrip()
+    if without_period.endswith(("`", "*", "_")):
+        text = without_period
     fence = _FENCE.search(text + ("\n" if not text.endswith("\n") else ""))
     if text.startswith("```") and fence:
         text = fence.group("body").strip()

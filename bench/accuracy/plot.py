@@ -13,6 +13,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
 from bench.accuracy.summary import ArmSummary
 
@@ -39,6 +40,9 @@ def plot_accuracy_vs_tokens(summaries: Sequence[ArmSummary], path: Path) -> bool
         for arm, x, y in zip(arms, xs, ys, strict=True):
             axes.annotate(arm.arm, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
     axes.set_xscale("log")
+    axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("mean completion tokens per item (log scale)")
     axes.set_ylabel("accuracy (95% Wilson interval)")
     axes.set_ylim(0.0, 1.05)

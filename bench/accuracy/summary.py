@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from statistics import fmean
 
 from bench.accuracy.arms import BASELINE
+from bench.accuracy.datasets import DATASETS
 from bench.accuracy.records import ItemRecord, latest
 from bench.accuracy.stats import (
     PairedTable,
@@ -68,6 +69,10 @@ def _mean(values: Iterable[float | int | None]) -> float | None:
     return fmean(present) if present else None
 
 
+def _dataset_order(dataset: str) -> tuple[int, str]:
+    return (DATASETS.index(dataset), "") if dataset in DATASETS else (len(DATASETS), dataset)
+
+
 def _arm_order(arm: str, seen: list[str]) -> tuple[int, int]:
     fixed = [BASELINE, "low", "medium", "high"]
     if arm in fixed:
@@ -86,7 +91,9 @@ def summarise(
         groups.setdefault((record.model, record.dataset, record.arm), []).append(record)
         if record.arm not in seen_arms:
             seen_arms.append(record.arm)
-    keys = sorted(groups, key=lambda key: (key[0], key[1], _arm_order(key[2], seen_arms)))
+    keys = sorted(
+        groups, key=lambda key: (key[0], _dataset_order(key[1]), _arm_order(key[2], seen_arms))
+    )
     summaries: list[ArmSummary] = []
     comparisons: list[Comparison] = []
     for model, dataset, arm in keys:
