@@ -10,6 +10,7 @@ connections; ``--port 0`` picks a free port. Stops on SIGINT / SIGTERM.
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 from typing import Any
@@ -44,6 +45,10 @@ class _AnnouncingServer(uvicorn.Server):
         print(f"fake upstream listening on {self._url}", flush=True)
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    sys.exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     upstream: Any = FakeUpstream(
@@ -61,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         upstream, log_level="warning", access_log=False, ws="none", timeout_graceful_shutdown=1
     )
     server = _AnnouncingServer(config, f"http://{args.host}:{port}/v1")
+    # uvicorn re-raises SIGTERM / SIGINT after a graceful stop; make that a clean exit.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
     try:
         server.run(sockets=[sock])
     finally:

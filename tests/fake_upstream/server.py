@@ -15,7 +15,7 @@ TCP reset need the raw transport (see ``exchange.py``).
 
 Knobs are plain attributes, read when a request arrives, so a test may change them between
 requests from its own thread: ``responder``, ``latency``, ``tokens_per_second``, ``faults``,
-``personality``, ``models``, ``reject_unknown_models``, ``models_available``.
+``fault_for``, ``personality``, ``models``, ``reject_unknown_models``, ``models_available``.
 
 Each request is raced against the client's disconnect: when the client goes away first, the
 response is cancelled and recorded as ``"client_disconnected"``.
@@ -68,7 +68,7 @@ from tests.fake_upstream.wire import (
 from tests.servers import serve_in_thread
 
 MODELS_PATH = "/v1/models"
-FaultSource = list[Fault] | Callable[[dict[str, Any]], Fault | None]
+FaultPolicy = Callable[[dict[str, Any]], Fault | None]
 
 _SSE_HEADERS = {
     "content-type": "text/event-stream; charset=utf-8",
@@ -88,9 +88,19 @@ class FakeUpstream:
         default_tokens: int = 16,
         latency: float = 0.0,
         tokens_per_second: float | None = None,
-        faults: FaultSource | None = None,
+        faults: Iterable[Fault] = (),
+        fault_for: FaultPolicy | None = None,
         reject_unknown_models: bool = False,
     ) -> None:
+        self._defaults: dict[str, Any] = {
+            "personality": personality,
+            "models": list(models),
+            "responder": responder or default_responder(default_tokens),
+            "latency": latency,
+            "tokens_per_second": tokens_per_second,
+            "reject_unknown_models": reject_unknown_models,
+            "fault_for": fault_for,
+        }
         self.personality: PersonalityName = personality
         self.models: list[str] = list(models)
         self.default_tokens = default_tokens
@@ -100,8 +110,10 @@ class FakeUpstream:
         self.latency = latency
         #: Stream pacing (one chunk per token); non-streamed replies take tokens / rate in total.
         self.tokens_per_second = tokens_per_second
-        #: FIFO consumed one per chat request, or a callable deciding per request body.
-        self.faults: FaultSource = faults if faults is not None else []
+        #: Faults consumed one per chat request, oldest first.
+        self.faults: list[Fault] = list(faults)
+        #: Decides a fault from the request body; consulted before ``faults`` (None: use them).
+        self.fault_for: FaultPolicy | None = fault_for
         #: Answer 404 (personality shape) for a model not in ``models``.
         self.reject_unknown_models = reject_unknown_models
         #: When False, ``GET /v1/models`` answers 503 (an upstream that is not ready).
@@ -168,9 +180,18 @@ class FakeUpstream:
         """Chat requests whose client went away before the response ended."""
         return sum(1 for r in self.chat_requests if r.outcome == "client_disconnected")
 
-    def reset(self) -> None:
-        """Forget finished requests and the open-call peak (knobs are kept)."""
+    def reset(self, *, knobs: bool = False) -> None:
+        """Forget finished requests and the open-call peak.
+
+        With ``knobs=True`` also restore every knob to its constructor value (faults emptied,
+        model list available), so one server can be shared by many tests.
+        """
         self._recorder.reset()
+        if knobs:
+            for name, value in self._defaults.items():
+                setattr(self, name, list(value) if isinstance(value, list) else value)
+            self.faults = []
+            self.models_available = True
 
     def wait_until_idle(self, timeout: float = 5.0) -> bool:
         """Block until no chat call is open (True) or ``timeout`` passes (False)."""
@@ -240,7 +261,10 @@ class FakeUpstream:
         rejection = self._validate(personality, body)
         if rejection is not None:
             status, message, param, code = rejection
-            return await _error(exchange, personality, status, message, param=param, code=code)
+            headers = self._rate_limit_headers(personality)
+            return await _error(
+                exchange, personality, status, message, param=param, code=code, headers=headers
+            )
         fault = self._next_fault(body)
         exchange.record.fault = fault.kind if fault else None
         replies = [_as_reply(self.responder(body)) for _ in range(_choice_count(personality, body))]
@@ -295,11 +319,11 @@ class FakeUpstream:
         return None
 
     def _next_fault(self, body: dict[str, Any]) -> Fault | None:
-        source = self.faults
-        if callable(source):
-            return source(body)
+        policy = self.fault_for
+        if policy is not None and (fault := policy(body)) is not None:
+            return fault
         try:
-            return source.pop(0)
+            return self.faults.pop(0)
         except IndexError:
             return None
 
@@ -494,4 +518,4 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-__all__ = ["FakeUpstream", "FaultSource"]
+__all__ = ["FakeUpstream", "FaultPolicy"]
