@@ -19,15 +19,19 @@ PRESET_NAMES: tuple[str, ...] = get_args(PresetName)
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
-@cache
 def load_preset(name: PresetName) -> CePOConfig:
-    """The validated config of preset ``name``.
+    """The validated config of preset ``name`` (read once, then cached).
 
     Raises :class:`ValueError` for an unknown name and :class:`pydantic.ValidationError`
     when the file holds a bad value (naming the field).
     """
     if name not in PRESET_NAMES:
         raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESET_NAMES)}")
+    return _read(name)
+
+
+@cache
+def _read(name: str) -> CePOConfig:
     data = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError(f"preset {name!r} is not a mapping")

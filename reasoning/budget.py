@@ -63,13 +63,13 @@ class Fitted:
     """A prompt that fits: its messages, the (possibly clamped) token limit, and
     whether any piece was shortened."""
 
-    messages: list[Message]
+    messages: Sequence[Message]
     max_tokens: int
     shortened: bool
 
 
 def fit_prompt(
-    build: Callable[[Sequence[str]], list[Message]],
+    build: Callable[[Sequence[str]], Sequence[Message]],
     pieces: Sequence[str],
     max_tokens: int,
     context_length: int | None,

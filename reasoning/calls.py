@@ -18,7 +18,7 @@ from reasoning.budget import Fitted, fit_prompt
 from reasoning.conversation import Conversation
 from reasoning.events import Event, TraceBlock
 from reasoning.ledger import CallRecord, RunLedger
-from reasoning.llm import LLMClient, LLMDelta, LLMError, LLMRequest, LLMResponse
+from reasoning.llm import LLMClient, LLMDelta, LLMError, LLMRequest, LLMResponse, Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ class StepCaller:
     def _request(self, step: Step) -> LLMRequest:
         conversation = self._conversation
 
-        def build(pieces: Sequence[str]) -> list[Any]:
+        def build(pieces: Sequence[str]) -> list[Message]:
             return conversation.with_task(step.task(pieces))
 
         fitted: Fitted = fit_prompt(build, step.pieces, step.max_tokens, self._context_length)

@@ -18,11 +18,11 @@ _MAX_TOKENS_LIMIT = 131_072
 
 
 def _temperature(default: float, what: str) -> Any:
-    return Field(default, ge=0.0, le=2.0, description=f"Sampling temperature of {what}")
+    return Field(default=default, ge=0.0, le=2.0, description=f"Sampling temperature of {what}")
 
 
 def _max_tokens(default: int, what: str) -> Any:
-    return Field(default, ge=1, le=_MAX_TOKENS_LIMIT, description=f"Token limit of {what}")
+    return Field(default=default, ge=1, le=_MAX_TOKENS_LIMIT, description=f"Token limit of {what}")
 
 
 class CePOConfig(BaseModel):
@@ -36,9 +36,13 @@ class CePOConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bestofn_n: int = Field(3, ge=1, le=16, description="Candidates compared at the end")
-    planning_n: int = Field(3, ge=1, le=16, description="Successful plans wanted per candidate")
-    planning_m: int = Field(6, ge=1, le=32, description="Planning attempts allowed per candidate")
+    bestofn_n: int = Field(default=3, ge=1, le=16, description="Candidates compared at the end")
+    planning_n: int = Field(
+        default=3, ge=1, le=16, description="Successful plans wanted per candidate"
+    )
+    planning_m: int = Field(
+        default=6, ge=1, le=32, description="Planning attempts allowed per candidate"
+    )
     bestofn_rating_type: RatingType = "absolute"
     plan_diversity: bool = False
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +75,7 @@ class CePOEngine:
     def __init__(self, client: LLMClient) -> None:
         self._client = client
 
-    async def run(self, request: RunRequest) -> AsyncIterator[Event]:
+    async def run(self, request: RunRequest) -> AsyncGenerator[Event, None]:
         """Yield the run's events, ending with exactly one :class:`RunFinished`.
 
         Raises :class:`ReasoningFailed` when no candidate survives,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from reasoning.config import CePOConfig
 from reasoning.events import AnswerDelta, RunFinished, StatusUpdate, TraceBlock
 from reasoning.llm import TokenUsage
@@ -43,6 +45,11 @@ async def test_default_run_makes_27_calls_on_a_5_call_critical_path() -> None:
     assert result.metadata["chosen_candidate"] == 1
     assert result.metadata["deadline_hit"] is False
     assert len(result.metadata["ratings"]) == 3
+    timings = result.metadata["stage_timings"]
+    assert set(timings) == {"plan", "execute", "refine", "final", "rate"}
+    assert all(LATENCY * 0.9 <= seconds < 4 * LATENCY for seconds in timings.values())
+    assert json.loads(json.dumps(result.metadata)) == result.metadata
+    assert result.metadata["config"] == CePOConfig().model_dump()
 
 
 async def test_each_step_uses_its_own_temperature_and_max_tokens() -> None:

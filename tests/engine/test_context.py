@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from reasoning.budget import (
@@ -41,8 +43,8 @@ def test_shorten_middle_keeps_both_ends_and_marks_the_cut() -> None:
 
 
 def test_fit_prompt_changes_nothing_when_it_fits_or_context_is_unknown() -> None:
-    def build(pieces: object) -> list[dict[str, str]]:
-        return [{"role": "user", "content": "".join(pieces)}]  # type: ignore[arg-type]
+    def build(pieces: Sequence[str]) -> list[dict[str, str]]:
+        return [{"role": "user", "content": "".join(pieces)}]
 
     fitted = fit_prompt(build, ["a" * 100], 50, 1000)
     assert (fitted.max_tokens, fitted.shortened) == (50, False)
@@ -51,7 +53,7 @@ def test_fit_prompt_changes_nothing_when_it_fits_or_context_is_unknown() -> None
 
 
 def test_fit_prompt_clamps_max_tokens_and_refuses_a_prompt_that_cannot_fit() -> None:
-    def build(pieces: object) -> list[dict[str, str]]:
+    def build(pieces: Sequence[str]) -> list[dict[str, str]]:
         return [{"role": "user", "content": "q" * 3500}]
 
     fitted = fit_prompt(build, [], 4096, 2000)
@@ -83,7 +85,7 @@ async def test_refine_and_rating_get_shortened_executions_that_fit() -> None:
     notes = [b for b in blocks(events, "note") if "shortened to fit" in b.title]
     assert notes and all(isinstance(b, TraceBlock) for b in notes)
     # Plans ask for 4096 tokens, more than the whole context: clamped, not shortened.
-    assert all(c.request.max_tokens < CONTEXT for c in client.of("plan"))
+    assert all((c.request.max_tokens or 0) < CONTEXT for c in client.of("plan"))
 
 
 async def test_short_material_is_not_shortened() -> None:

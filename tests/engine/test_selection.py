@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from reasoning.config import CePOConfig
 from reasoning.llm import LLMError
@@ -10,7 +12,7 @@ from tests.engine.helpers import blocks, collect, finished, request
 from tests.engine.scripted_client import ScriptedCall, ScriptedClient, Slow
 
 
-def finals(*answers: str) -> object:
+def finals(*answers: str) -> Callable[[ScriptedCall], str]:
     """A final-step responder giving the k-th final call ``Final answer: answers[k]``."""
 
     def reply(call: ScriptedCall) -> str:
@@ -29,9 +31,10 @@ def shown(call: ScriptedCall) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def answer_of(result_metadata: dict[str, object], candidate: int) -> str | None:
-    extracted = result_metadata["selection"]["extracted_answers"]  # type: ignore[index]
-    return next(e["answer"] for e in extracted if e["candidate"] == candidate)  # type: ignore[attr-defined]
+def answer_of(result_metadata: dict[str, Any], candidate: int) -> str | None:
+    extracted = result_metadata["selection"]["extracted_answers"]
+    found: str | None = next(e["answer"] for e in extracted if e["candidate"] == candidate)
+    return found
 
 
 async def test_absolute_rating_picks_the_answer_rated_correct() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -48,12 +50,13 @@ def test_config_defaults_are_the_papers() -> None:
 def test_merged_validates_and_names_the_field() -> None:
     config = CePOConfig().merged({"bestofn_n": 5, "bestofn_rating_type": "pairwise"})
     assert (config.bestofn_n, config.bestofn_rating_type) == (5, "pairwise")
-    for overrides, field in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"bestofn_n": 0}, "bestofn_n"),
         ({"refine_temperature": 2.5}, "refine_temperature"),
         ({"final_max_tokens": 200_000}, "final_max_tokens"),
         ({"no_such_knob": 1}, "no_such_knob"),
-    ]:
+    ]
+    for overrides, field in cases:
         with pytest.raises(ValidationError) as caught:
             CePOConfig().merged(overrides)
         assert field in str(caught.value)
@@ -63,7 +66,7 @@ def test_merged_validates_and_names_the_field() -> None:
 
 def test_config_is_frozen() -> None:
     with pytest.raises(ValidationError):
-        CePOConfig().bestofn_n = 2  # type: ignore[misc]
+        CePOConfig().bestofn_n = 2
 
 
 def test_presets() -> None:
