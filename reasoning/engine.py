@@ -196,8 +196,14 @@ class _Run:
         return self._finish(candidates, deadline_hit, context_length)
 
     async def _context_length(self) -> int | None:
+        timeout = asyncio.timeout_at(self._loop_deadline())
         try:
-            return await self.client.context_length(self.request.model)
+            async with timeout:
+                return await self.client.context_length(self.request.model)
+        except TimeoutError:
+            if timeout.expired():
+                raise DeadlineExceeded() from None
+            raise
         except LLMError as error:
             self.ledger.notes.append(f"context length unknown ({error.message}); not fitted")
             return None

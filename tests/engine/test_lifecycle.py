@@ -70,6 +70,21 @@ async def test_past_deadline_raises_at_once() -> None:
     assert all(call.outcome == "cancelled" for call in client.calls)
 
 
+async def test_deadline_during_a_live_answer_raises_after_the_partial_answer() -> None:
+    client = ScriptedClient(latency=0.04, stream_pieces=150)  # 150 pieces, 4 ms apart
+    client.on("final", lambda call: "forty-two " * 60)
+    stream = CePOEngine(client).run(
+        request(CePOConfig(bestofn_n=1, planning_n=1), deadline=time.monotonic() + 0.5)
+    )
+    events = []
+    with pytest.raises(DeadlineExceeded):
+        async with asyncio.timeout(5), contextlib.aclosing(stream):
+            async for event in stream:
+                events.append(event)
+    assert any(isinstance(event, AnswerDelta) for event in events)
+    assert [call.outcome for call in client.of("final")] == ["cancelled"]
+
+
 # -- cancellation -----------------------------------------------------------------------------
 
 
