@@ -590,11 +590,25 @@ def test_reasoning_field(upstream: FakeUpstream, personality: Any, field: str) -
 
 @pytest.mark.parametrize(
     ("personality", "choices"),
-    [("openai", 2), ("vllm", 2), ("cerebras", 2), ("ollama", 1), ("llamacpp", 1)],
+    [("openai", 2), ("vllm", 2), ("cerebras", 2), ("ollama", 1)],
 )
 def test_n_per_personality(upstream: FakeUpstream, personality: Any, choices: int) -> None:
     upstream.personality = personality
     assert len(chat(upstream, n=2).json()["choices"]) == choices
+
+
+def test_llamacpp_refuses_n(upstream: FakeUpstream) -> None:
+    upstream.personality = "llamacpp"
+    response = chat(upstream, n=2)
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {
+            "code": 500,
+            "message": "Only one completion choice is allowed",
+            "type": "server_error",
+        }
+    }
+    assert len(chat(upstream, n=1).json()["choices"]) == 1
 
 
 def test_llamacpp_omits_stream_usage(upstream: FakeUpstream) -> None:
@@ -641,6 +655,14 @@ def test_unknown_model_rejection_and_bad_requests(upstream: FakeUpstream) -> Non
 
 
 # -- the harness and the CLI ------------------------------------------------------------------
+
+
+def test_history_limit_bounds_the_log_not_the_counters() -> None:
+    with FakeUpstream(history_limit=3) as up:
+        for seed in range(5):
+            assert chat(up, seed=seed).status_code == 200
+        assert up.calls == 5
+        assert [r.body["seed"] for r in up.requests] == [2, 3, 4]
 
 
 def test_many_servers_at_once() -> None:

@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokens", type=int, default=16, help="words in the default reply")
     parser.add_argument("--personality", choices=sorted(PERSONALITIES), default="openai")
     parser.add_argument("--models", default="fake-model", help="comma-separated model ids")
+    parser.add_argument(
+        "--history-limit", type=int, default=1000, help="requests kept in the log (memory bound)"
+    )
     return parser
 
 
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         default_tokens=args.tokens,
         latency=args.latency,
         tokens_per_second=args.tokens_per_second,
+        history_limit=args.history_limit,
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -21,8 +21,10 @@ Sources (checked while writing this; quirks are reproduced, not invented):
   ``Fault.status(code, body={"error": "..."})``); ignores ``n`` (one choice);
   does not know ``max_completion_tokens`` (only ``max_tokens`` limits the reply); reasoning in
   ``reasoning``; ``owned_by: "library"``.
-- llama.cpp server: errors ``{"error": {"code": <status>, "message", "type"}}``; ignores ``n``;
-  ignores ``stream_options.include_usage`` (no usage chunk); reasoning in
+- llama.cpp server: errors ``{"error": {"code": <status>, "message", "type"}}``; refuses
+  ``n != 1`` ("Only one completion choice is allowed", its chat parameter parser; reported as a
+  500 ``server_error``, newer builds say 400); ignores ``stream_options.include_usage`` (no
+  usage chunk); reasoning in
   ``reasoning_content``; ``/v1/models`` entries carry ``owned_by: "llamacpp"`` and a ``meta``
   object with ``n_ctx_train``.
 """
@@ -34,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 PersonalityName = Literal["openai", "cerebras", "vllm", "ollama", "llamacpp"]
+#: What the upstream does with ``n > 1``: several choices, one choice, or an error.
+NPolicy = Literal["honour", "ignore", "reject"]
 
 #: Context length the fake reports where a personality lists one.
 CONTEXT_LENGTH = 8192
@@ -140,7 +144,7 @@ class Personality:
     model_entry: Callable[[str, int], dict[str, Any]]
     #: Field carrying reasoning text in ``message`` / ``delta``.
     reasoning_field: str
-    honours_n: bool
+    n_policy: NPolicy
     honours_include_usage: bool
     knows_max_completion_tokens: bool
     #: Message fields on history messages answered with a 400.
@@ -154,23 +158,23 @@ PERSONALITIES: dict[str, Personality] = {
     for p in (
         Personality(
             "openai", _openai_error, _plain_model("system"), "reasoning_content",
-            True, True, True, (), False,
+            "honour", True, True, (), False,
         ),
         Personality(
             "cerebras", _cerebras_error, _plain_model("Meta"), "reasoning",
-            True, True, True, ("reasoning_content",), True,
+            "honour", True, True, ("reasoning_content",), True,
         ),
         Personality(
             "vllm", _vllm_error, _vllm_model, "reasoning_content",
-            True, True, True, (), False,
+            "honour", True, True, (), False,
         ),
         Personality(
             "ollama", _ollama_error, _plain_model("library"), "reasoning",
-            False, True, False, (), False,
+            "ignore", True, False, (), False,
         ),
         Personality(
             "llamacpp", _llamacpp_error, _llamacpp_model, "reasoning_content",
-            False, False, True, (), False,
+            "reject", False, True, (), False,
         ),
     )
 }  # fmt: skip

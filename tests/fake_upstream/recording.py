@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,11 +47,19 @@ class RecordedRequest:
 
 
 class Recorder:
-    """Thread-safe log of requests with open-call accounting for chat completions."""
+    """Thread-safe log of requests with call accounting for chat completions.
 
-    def __init__(self) -> None:
+    ``history_limit`` bounds the log (oldest records are dropped; load tests and the standalone
+    server set it so memory stays flat); the counters are exact regardless and count from
+    the last ``reset()``.
+    """
+
+    def __init__(self, history_limit: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
+        self._history_limit = history_limit
+        self._requests: deque[RecordedRequest] = deque(maxlen=history_limit)
+        self._chat_calls = 0
+        self._disconnected_calls = 0
         self._open_calls = 0
         self._max_open_calls = 0
 
@@ -59,6 +68,7 @@ class Recorder:
         with self._lock:
             self._requests.append(record)
             if record.is_chat:
+                self._chat_calls += 1
                 self._open_calls += 1
                 self._max_open_calls = max(self._max_open_calls, self._open_calls)
         return record
@@ -71,6 +81,8 @@ class Recorder:
             record.ended = time.monotonic()
             if record.is_chat:
                 self._open_calls -= 1
+                if outcome == "client_disconnected":
+                    self._disconnected_calls += 1
 
     def note_chunk(self, record: RecordedRequest) -> None:
         with self._lock:
@@ -80,6 +92,16 @@ class Recorder:
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._requests)
+
+    @property
+    def chat_calls(self) -> int:
+        with self._lock:
+            return self._chat_calls
+
+    @property
+    def disconnected_calls(self) -> int:
+        with self._lock:
+            return self._disconnected_calls
 
     @property
     def open_calls(self) -> int:
@@ -92,7 +114,10 @@ class Recorder:
             return self._max_open_calls
 
     def reset(self) -> None:
-        """Forget finished requests and the peak; calls still open stay counted."""
+        """Forget finished requests, zero the counters; calls still open stay open."""
         with self._lock:
-            self._requests = [r for r in self._requests if r.outcome == "open"]
+            still_open = [r for r in self._requests if r.outcome == "open"]
+            self._requests = deque(still_open, maxlen=self._history_limit)
+            self._chat_calls = 0
+            self._disconnected_calls = 0
             self._max_open_calls = self._open_calls

@@ -91,6 +91,7 @@ class FakeUpstream:
         faults: Iterable[Fault] = (),
         fault_for: FaultPolicy | None = None,
         reject_unknown_models: bool = False,
+        history_limit: int | None = None,
     ) -> None:
         self._defaults: dict[str, Any] = {
             "personality": personality,
@@ -119,7 +120,7 @@ class FakeUpstream:
         #: When False, ``GET /v1/models`` answers 503 (an upstream that is not ready).
         self.models_available = True
         self.created = int(time.time())
-        self._recorder = Recorder()
+        self._recorder = Recorder(history_limit)
         self._serving: contextlib.ExitStack | None = None
         self.url: str | None = None
 
@@ -152,7 +153,8 @@ class FakeUpstream:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request received (chat and model list), oldest first (a copy)."""
+        """Requests received (chat and model list), oldest first (a copy; the last
+        ``history_limit`` only, when the constructor was given one)."""
         return self._recorder.requests
 
     @property
@@ -162,8 +164,8 @@ class FakeUpstream:
 
     @property
     def calls(self) -> int:
-        """Chat completion requests received."""
-        return len(self.chat_requests)
+        """Chat completion requests received since start (or ``reset()``)."""
+        return self._recorder.chat_calls
 
     @property
     def open_calls(self) -> int:
@@ -178,7 +180,7 @@ class FakeUpstream:
     @property
     def disconnected_calls(self) -> int:
         """Chat requests whose client went away before the response ended."""
-        return sum(1 for r in self.chat_requests if r.outcome == "client_disconnected")
+        return self._recorder.disconnected_calls
 
     def reset(self, *, knobs: bool = False) -> None:
         """Forget finished requests and the open-call peak.
@@ -307,6 +309,8 @@ class FakeUpstream:
             return 400, "'messages' must be a non-empty list", "messages", None
         if self.reject_unknown_models and model not in self.models:
             return 404, f"The model `{model}` does not exist.", "model", "model_not_found"
+        if personality.n_policy == "reject" and _requested_n(body) != 1:
+            return 500, "Only one completion choice is allowed", None, None
         for index, message in enumerate(messages):
             if not isinstance(message, dict):
                 return 400, f"messages.{index}: must be an object", "messages", None
@@ -451,11 +455,13 @@ def _as_reply(value: str | Reply) -> Reply:
     return value if isinstance(value, Reply) else Reply(value)
 
 
-def _choice_count(personality: Personality, body: dict[str, Any]) -> int:
+def _requested_n(body: dict[str, Any]) -> int:
     n = body.get("n")
-    if personality.honours_n and isinstance(n, int) and not isinstance(n, bool) and n > 1:
-        return n
-    return 1
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
+def _choice_count(personality: Personality, body: dict[str, Any]) -> int:
+    return _requested_n(body) if personality.n_policy == "honour" else 1
 
 
 def _positive_int(value: Any) -> int | None:
