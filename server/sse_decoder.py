@@ -73,7 +73,9 @@ class SSEDecoder:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._at_start = True
         self._skip_line_feed = False
-        self._line = ""
+        # The unterminated line so far, in pieces (joining once avoids quadratic copying).
+        self._line_parts: list[str] = []
+        self._line_size = 0
         self._data: list[str] = []
         self._data_size = 0
         self._event_type = ""
@@ -117,15 +119,14 @@ class SSEDecoder:
             return []
         events = self._feed_text(self._utf8.decode(b"", final=True))
         self._finished = True
-        pending = bool(self._line) or bool(self._data)
+        pending = bool(self._line_size) or bool(self._data)
         if not pending:
             return events
         if not lenient:
             self._discarded_at_eof = True
             return events
-        if self._line:
-            self._process_line(self._line)
-            self._line = ""
+        if self._line_size:
+            self._process_line(self._take_line(""))
         event = self._dispatch()
         return [*events, event] if event is not None else events
 
@@ -147,11 +148,13 @@ class SSEDecoder:
         while True:
             match = _END_OF_LINE.search(text, position)
             if match is None:
-                self._line += text[position:]
-                self._check_size()
+                rest = text[position:]
+                if rest:
+                    self._line_parts.append(rest)
+                    self._line_size += len(rest)
+                    self._check_size()
                 return events
-            line = self._line + text[position : match.start()]
-            self._line = ""
+            line = self._take_line(text[position : match.start()])
             if match.group() == "\r" and match.end() == len(text):
                 self._skip_line_feed = True  # a "\n" may open the next chunk
             position = match.end()
@@ -163,8 +166,15 @@ class SSEDecoder:
                 if event is not None:
                     events.append(event)
 
+    def _take_line(self, tail: str) -> str:
+        if not self._line_parts:
+            return tail
+        line = "".join([*self._line_parts, tail])
+        self._line_parts, self._line_size = [], 0
+        return line
+
     def _check_size(self) -> None:
-        if len(self._line) + self._data_size > self._max_event_size:
+        if self._line_size + self._data_size > self._max_event_size:
             raise SSEDecodeError(f"event larger than {self._max_event_size} characters")
 
     def _process_line(self, line: str) -> None:

@@ -336,7 +336,7 @@ def test_stall_before_headers_then_answers(upstream: FakeUpstream) -> None:
 
 
 def test_stall_mid_stream_leaves_a_gap(upstream: FakeUpstream) -> None:
-    upstream.faults.append(Fault.stall_mid_stream(0.4, after_chunks=2))
+    upstream.faults.append(Fault.stall_mid_stream(0.6, after_chunks=2))
     arrivals: list[float] = []
     payload = {"model": "m", "messages": USER, "stream": True}
     with HTTP.stream(
@@ -346,8 +346,8 @@ def test_stall_mid_stream_leaves_a_gap(upstream: FakeUpstream) -> None:
         for raw in response.iter_raw():
             arrivals += [time.monotonic() for _ in decoder.feed(raw)]
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    assert gaps[1] >= 0.35  # between chunk 2 and chunk 3
-    assert max(gaps[2:]) < 0.2
+    assert gaps[1] >= 0.5  # between chunk 2 and chunk 3 (the server sleeps 0.6 s)
+    assert max(gaps) == gaps[1]
     assert len(arrivals) == 19
 
 
