@@ -130,6 +130,11 @@ elif timeout 60 docker pull -q python:3.12-slim >/dev/null 2>&1; then
     registry_reachable=true
 else
     echo "python:3.12-slim cannot be pulled (no registry reachable): debootstrap base"
+    if ! docker image inspect cepo-base:bookworm >/dev/null 2>&1 && ! command -v debootstrap >/dev/null; then
+        echo "installing debootstrap"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
+            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+    fi
     docker/build-base-image.sh cepo-base:bookworm
     base="cepo-base:bookworm"
     SKIPPED+=("python:3.12-slim base: no registry reachable; built on cepo-base:bookworm (debootstrap) instead")
