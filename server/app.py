@@ -9,17 +9,22 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from config.settings import Settings
+from server.auth import AuthMiddleware
 from server.errors import install_error_handlers
-from server.routes import chat, health, metrics, models
+from server.metrics import Metrics
+from server.observe import ObserveMiddleware
+from server.routes import chat, health, models
+from server.routes import metrics as metrics_route
 from server.services import build_services
 
 
 def create_app(settings: Settings) -> FastAPI:
     """A new app; nothing is shared between apps, so tests may build many."""
+    metrics = Metrics(settings.kind.name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with build_services(settings) as services:
+        async with build_services(settings, metrics) as services:
             app.state.services = services
             yield
 
@@ -32,8 +37,11 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (health, models, chat, metrics):
+    for module in (health, models, chat, metrics_route):
         app.include_router(module.router)
+    # Added last = outermost: observation sees every request, rejected ones included.
+    app.add_middleware(AuthMiddleware, settings=settings)
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -81,6 +81,13 @@ def from_llm_error(error: LLMError) -> ProxyError:
     )
 
 
+def first_error(error: BaseException) -> BaseException:
+    """The first leaf of an exception group (``TaskGroup`` wraps what its tasks raise)."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
 def _validation_param(location: tuple[Any, ...]) -> str | None:
     parts = [str(p) for p in location if p != "body"]
     if not parts:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from reasoning.llm import LLMError
-from server.errors import ProxyError, from_llm_error
+from server.errors import ProxyError, first_error, from_llm_error
 from server.protocol import ChatCompletionRequest, usage_dict
 from server.sse_decoder import SSEDecoder
 from server.streaming import sse_bytes
@@ -38,8 +38,11 @@ async def complete(upstream: UpstreamClient, body: dict[str, Any]) -> dict[str, 
             raise LLMError("upstream answered with something other than a JSON object", status=502)
         return data
     single = single_choice(body)
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(upstream.post_json(PATH, single)) for _ in range(calls)]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(upstream.post_json(PATH, single)) for _ in range(calls)]
+    except ExceptionGroup as group_error:
+        raise first_error(group_error) from None
     return merge_completions([task.result()[0] for task in tasks])
 
 
@@ -227,9 +230,7 @@ async def _events(response: httpx.Response) -> AsyncIterator[str]:
 
 def stream_error(error: BaseException) -> ProxyError:
     """What a client sees when a relayed stream fails after it began."""
+    error = first_error(error)
     if isinstance(error, LLMError):
         return from_llm_error(error)
-    if isinstance(error, ExceptionGroup):
-        inner = error.exceptions[0]
-        return stream_error(inner)
     return ProxyError(502, "upstream stream failed", error_type="upstream_error")

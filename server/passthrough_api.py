@@ -38,6 +38,10 @@ async def passthrough_response(
     """Forward ``body`` upstream and answer with what comes back."""
     deadline = request_deadline.get()
     upstream = services.upstream
+    summary = getattr(request.state, "summary", None)
+    if isinstance(summary, dict):
+        summary.setdefault("mode", "passthrough")
+        summary["model"] = parsed.model
     if not parsed.stream:
         try:
             async with asyncio.timeout_at(loop_time(deadline)):

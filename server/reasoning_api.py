@@ -9,22 +9,21 @@ they are passed through to the upstream model, with ``X-Reasoning-Bypassed`` set
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, aclosing
-from typing import Any, cast
+from typing import Any
 
 import anyio
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from config.presets import load_preset
+from config.presets import PresetName, load_preset
 from reasoning.config import CePOConfig
 from reasoning.engine import CePOEngine, RunRequest
-from reasoning.events import AnswerDelta, Event, RunFinished, StatusUpdate, TraceBlock
+from reasoning.events import AnswerDelta, RunFinished, StatusUpdate, TraceBlock
 from reasoning.llm import LLMError
 from server.disconnect import ClientDisconnected, unless_disconnected
-from server.errors import ProxyError, from_llm_error
+from server.errors import ProxyError, first_error, from_llm_error
 from server.passthrough_api import CLIENT_CLOSED, DEADLINE_ERROR, passthrough_response
 from server.protocol import ChatCompletionRequest, completion_id
 from server.request_context import request_deadline
@@ -59,6 +58,8 @@ async def reasoning_response(
     mode = _mode(request, settings.reasoning_mode)
     reasoning_format = _format(request)
     effort = parsed.reasoning_effort
+    summary = _summary(request)
+    summary.update(model=parsed.model, mode=mode)
     if parsed.tools:
         return await _bypass(request, services, body, parsed, upstream_model, "tools")
     if effort in BYPASS_EFFORTS:
@@ -74,7 +75,8 @@ async def reasoning_response(
         raise ProxyError(
             400, "logprobs are not available for CePO models", param="logprobs", code="unsupported"
         )
-    config = _config(effort or settings.default_preset, parsed.cepo)
+    preset: PresetName = effort or settings.default_preset  # type: ignore[assignment]
+    config = _config(preset, parsed.cepo)
     if parsed.response_format is not None:
         # The answer must stay valid JSON: reasoning never goes into the content.
         reasoning_format = "reasoning_content"
@@ -84,17 +86,29 @@ async def reasoning_response(
         upstream_model=upstream_model,
         config=config,
         deadline=request_deadline.get(),
+        preset=preset,
     )
     runs = parsed.n or 1
     engine = CePOEngine(services.llm)
+    await services.admission.enter()
     if parsed.stream:
-        return _stream(services, parsed, engine, run, runs, mode, reasoning_format)
+        resources = AsyncExitStack()
+        resources.callback(services.admission.leave)
+        return _stream(
+            services, parsed, engine, run, runs, mode, reasoning_format, resources, summary
+        )
     try:
         results = await unless_disconnected(request, _collect(engine, run, runs))
     except ClientDisconnected:
+        summary["outcome"] = "client_disconnected"
         return Response(status_code=CLIENT_CLOSED)
     except LLMError as error:
+        summary["outcome"] = "failed"
         raise from_llm_error(error) from None
+    finally:
+        services.admission.leave()
+    for result in results:
+        _observe_run(services, summary, result.finished)
     return JSONResponse(
         completion(
             completion_id=completion_id(),
@@ -145,7 +159,7 @@ def _format(request: Request) -> ReasoningFormat:
     )
 
 
-def _config(preset: str, overrides: dict[str, Any] | None) -> CePOConfig:
+def _config(preset: PresetName, overrides: dict[str, Any] | None) -> CePOConfig:
     config = load_preset(preset)
     if not overrides:
         return config
@@ -172,14 +186,10 @@ async def _bypass(
     forwarded["model"] = upstream_model
     if reason == "reasoning_effort" or forwarded.get("reasoning_effort") in PRESETS:
         forwarded.pop("reasoning_effort", None)
+    _summary(request)["mode"] = "bypass"
     return await passthrough_response(
         request, services, forwarded, parsed, headers={BYPASS_HEADER: reason}
     )
-
-
-def _events(engine: CePOEngine, run: RunRequest) -> AsyncGenerator[Event, None]:
-    """The engine's events, typed as the closable generator they are."""
-    return cast(AsyncGenerator[Event, None], engine.run(run))
 
 
 # -- non-streaming ------------------------------------------------------------------------
@@ -190,14 +200,17 @@ class _Result:
 
 
 async def _collect(engine: CePOEngine, run: RunRequest, runs: int) -> list[_Result]:
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(_collect_one(engine, run)) for _ in range(runs)]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_collect_one(engine, run)) for _ in range(runs)]
+    except ExceptionGroup as group_error:
+        raise first_error(group_error) from None
     return [task.result() for task in tasks]
 
 
 async def _collect_one(engine: CePOEngine, run: RunRequest) -> _Result:
     blocks: list[str] = []
-    async with aclosing(_events(engine, run)) as events:
+    async with aclosing(engine.run(run)) as events:
         async for event in events:
             if isinstance(event, TraceBlock):
                 blocks.append(render_block(event))
@@ -215,6 +228,8 @@ def _stream(
     runs: int,
     mode: Mode,
     reasoning_format: ReasoningFormat,
+    resources: AsyncExitStack,
+    summary: dict[str, Any],
 ) -> Response:
     factory = ChunkFactory(completion_id(), parsed.model)
     finished: list[RunFinished | None] = [None] * runs
@@ -235,7 +250,7 @@ def _stream(
     async def _stream_one(index: int, emit: Any) -> None:
         think_open = False
         think_closed = False
-        async with aclosing(_events(engine, run)) as events:
+        async with aclosing(engine.run(run)) as events:
             async for event in events:
                 reasoning_text = ""
                 if isinstance(event, TraceBlock) and mode == "verbose":
@@ -262,6 +277,7 @@ def _stream(
                         think_closed = True
                         await emit(sse_bytes(factory.chunk(index, {"content": "</think>\n\n"})))
                     finished[index] = event
+                    _observe_run(services, summary, event)
                     await emit(
                         sse_bytes(
                             factory.chunk(index, {}, event.finish_reason, cepo=event.metadata)
@@ -273,15 +289,38 @@ def _stream(
     content = pump(produce, on_error=_stream_error, shutdown_event=shutdown, grace_seconds=grace)
     return SSEResponse(
         content,
-        resources=AsyncExitStack(),
+        resources=resources,
         shutdown_event=shutdown,
         shutdown_grace_period=grace,
     )
 
 
+def _summary(request: Request) -> dict[str, Any]:
+    """The access-log summary of this request (a throwaway dict outside the middleware)."""
+    summary = getattr(request.state, "summary", None)
+    return summary if isinstance(summary, dict) else {}
+
+
+def _observe_run(services: Services, summary: dict[str, Any], finished: RunFinished) -> None:
+    """Account one finished run in the metrics and the request's log line."""
+    metadata = finished.metadata
+    for stage, seconds in (metadata.get("stage_timings") or {}).items():
+        services.metrics.stage_duration.labels(stage).observe(float(seconds))
+    dropped = len(metadata.get("candidates_dropped") or [])
+    if dropped:
+        services.metrics.candidates_dropped.inc(dropped)
+    summary["upstream_calls"] = summary.get("upstream_calls", 0) + int(
+        metadata.get("upstream_calls", 0)
+    )
+    summary["prompt_tokens"] = summary.get("prompt_tokens", 0) + finished.usage.prompt_tokens
+    summary["completion_tokens"] = (
+        summary.get("completion_tokens", 0) + finished.usage.completion_tokens
+    )
+    summary["outcome"] = "deadline" if metadata.get("deadline_hit") else "ok"
+
+
 def _stream_error(error: BaseException) -> ProxyError:
-    if isinstance(error, ExceptionGroup):
-        return _stream_error(error.exceptions[0])
+    error = first_error(error)
     if isinstance(error, TimeoutError):
         return DEADLINE_ERROR
     if isinstance(error, LLMError):

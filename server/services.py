@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from config.settings import Settings
+from server.admission import Admission
 from server.metrics import Metrics
 from server.upstream.client import UpstreamClient
 from server.upstream.limiter import FairLimiter
@@ -29,10 +30,11 @@ class Services:
     upstream: UpstreamClient
     llm: UpstreamLLM
     upstream_base_url: str
+    admission: Admission
 
 
 @asynccontextmanager
-async def build_services(settings: Settings) -> AsyncIterator[Services]:
+async def build_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
     """Build the services; on exit close everything they opened (the local model too)."""
     async with AsyncExitStack() as stack:
         kind = settings.kind
@@ -60,7 +62,6 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
                 trust_env=False,
             )
         )
-        metrics = Metrics(kind.name)
         limiter = FairLimiter(limit)
         api_key = (
             settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
@@ -78,7 +79,8 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         logger.info(
             "upstream %s (kind %s, %d calls at once)", _safe_url(base_url), kind.name, limit
         )
-        yield Services(settings, metrics, http, limiter, upstream, llm, base_url)
+        admission = Admission(settings.max_concurrent_reasoning, settings.reasoning_queue_timeout)
+        yield Services(settings, metrics, http, limiter, upstream, llm, base_url, admission)
 
 
 @asynccontextmanager

@@ -31,6 +31,7 @@ def run_request(
     upstream_model: str,
     config: CePOConfig,
     deadline: float | None,
+    preset: str | None = None,
 ) -> RunRequest:
     """The engine's view of a ``cepo-*`` chat request."""
     forward = {key: body[key] for key in FORWARDED_FIELDS if body.get(key) is not None}
@@ -43,6 +44,7 @@ def run_request(
         response_format=parsed.response_format,
         forward=forward,
         deadline=deadline,
+        preset=preset,
     )
 
 

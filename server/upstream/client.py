@@ -64,7 +64,7 @@ class UpstreamClient:
         except httpx.HTTPError as error:
             raise _connection_error(error) from error
         if response.status_code >= 400:
-            raise upstream_http_error(response.status_code, response.content)
+            raise self._redacted(upstream_http_error(response.status_code, response.content))
         try:
             return response.json()
         except ValueError as error:
@@ -116,6 +116,14 @@ class UpstreamClient:
         if key:
             headers["authorization"] = f"Bearer {key}"
         return headers
+
+    def _redacted(self, error: LLMError) -> LLMError:
+        """The error with any key we sent removed from its text (some upstreams echo it)."""
+        for secret in (self._api_key, forwarded_key.get()):
+            if secret and len(secret) >= 4 and secret in error.message:
+                error.message = error.message.replace(secret, "***")
+                error.args = (error.message,)
+        return error
 
     @asynccontextmanager
     async def _call(self) -> AsyncIterator[_Call]:
@@ -177,7 +185,7 @@ class UpstreamClient:
                     await response.aclose()
                 status = response.status_code
                 self.metrics.upstream_errors.labels(self.kind.name, str(status)).inc()
-                failure = upstream_http_error(status, content)
+                failure = self._redacted(upstream_http_error(status, content))
                 if status not in RETRY_STATUSES:
                     call.status = status
                     raise failure
