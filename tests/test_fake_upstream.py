@@ -735,3 +735,29 @@ def test_cli_runs_standalone() -> None:
         assert process.wait(timeout=10) == 0
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_admin_routes_report_and_control_without_being_recorded(upstream: FakeUpstream) -> None:
+    assert chat(upstream).status_code == 200
+    stats = HTTP.get(f"{upstream.url}/_stats").json()
+    assert stats == {
+        "calls": 1,
+        "open_calls": 0,
+        "max_open_calls": 1,
+        "disconnected_calls": 0,
+        "latency": 0.0,
+        "tokens_per_second": None,
+    }
+    answer = HTTP.post(
+        f"{upstream.url}/_control", json={"reset": True, "latency": 0.05, "tokens_per_second": 500}
+    )
+    assert answer.status_code == 200
+    assert answer.json()["calls"] == 0
+    assert (upstream.latency, upstream.tokens_per_second) == (0.05, 500)
+    started = time.monotonic()
+    assert chat(upstream).status_code == 200
+    assert time.monotonic() - started >= 0.05
+    assert HTTP.post(f"{upstream.url}/_control", json={"latency": -1}).status_code == 400
+    assert HTTP.post(f"{upstream.url}/_control", content=b"[").status_code == 400
+    assert HTTP.post(f"{upstream.url}/_stats").status_code == 405
+    assert [r.path for r in upstream.requests] == ["/v1/chat/completions"]

@@ -19,6 +19,12 @@ requests from its own thread: ``responder``, ``latency``, ``tokens_per_second``,
 
 Each request is raced against the client's disconnect: when the client goes away first, the
 response is cancelled and recorded as ``"client_disconnected"``.
+
+For a fake running in another process (the benchmark), two admin routes, never recorded:
+``GET /_stats`` answers the call counters as JSON (``calls``, ``open_calls``,
+``max_open_calls``, ``disconnected_calls``, ``latency``, ``tokens_per_second``);
+``POST /_control`` with a JSON object sets ``latency`` and / or ``tokens_per_second`` and,
+with ``"reset": true``, resets the counters (as ``reset()``), then answers the stats.
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ from tests.fake_upstream.wire import (
 from tests.servers import serve_in_thread
 
 MODELS_PATH = "/v1/models"
+STATS_PATH = "/_stats"
+CONTROL_PATH = "/_control"
 FaultPolicy = Callable[[dict[str, Any]], Fault | None]
 
 _SSE_HEADERS = {
@@ -213,6 +221,9 @@ class FakeUpstream:
         if scope["type"] != "http":
             return
         raw_body = await _read_body(receive)
+        if scope["path"] in (STATS_PATH, CONTROL_PATH):
+            await self._admin(scope["method"], scope["path"], raw_body, send)
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             body: Any = json.loads(raw_body) if raw_body else None
@@ -236,6 +247,49 @@ class FakeUpstream:
             watching.cancel()
             await asyncio.gather(responding, watching, return_exceptions=True)
             self._recorder.close(record, outcome)
+
+    async def _admin(self, method: str, path: str, raw_body: bytes, send: Send) -> None:
+        """The admin routes (module docstring); a bad request is a plain 400."""
+        status, problem = 200, None
+        if (path, method) not in ((STATS_PATH, "GET"), (CONTROL_PATH, "POST")):
+            status, problem = 405, f"method {method} not allowed"
+        elif path == CONTROL_PATH:
+            problem = self._control(raw_body)
+            status = 400 if problem else 200
+        payload: dict[str, Any] = {"error": problem} if problem else self.stats()
+        data = json.dumps(payload).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+    def _control(self, raw_body: bytes) -> str | None:
+        try:
+            order = json.loads(raw_body) if raw_body else {}
+        except ValueError:
+            return "body is not JSON"
+        if not isinstance(order, dict):
+            return "body is not a JSON object"
+        latency = order.get("latency", self.latency)
+        rate = order.get("tokens_per_second", self.tokens_per_second)
+        if not isinstance(latency, int | float) or latency < 0:
+            return "latency must be a number >= 0"
+        if rate is not None and (not isinstance(rate, int | float) or rate <= 0):
+            return "tokens_per_second must be a number > 0 or null"
+        self.latency, self.tokens_per_second = float(latency), rate
+        if order.get("reset") is True:
+            self.reset()
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        """The call counters and pacing knobs, as ``GET /_stats`` answers them."""
+        return {
+            "calls": self.calls,
+            "open_calls": self.open_calls,
+            "max_open_calls": self.max_open_calls,
+            "disconnected_calls": self.disconnected_calls,
+            "latency": self.latency,
+            "tokens_per_second": self.tokens_per_second,
+        }
 
     async def _route(self, exchange: Exchange, method: str, body: Any) -> Outcome:
         personality = PERSONALITIES[self.personality]
