@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from server.request_context import request_stats
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 _RATELIMIT_PREFIX = "x-ratelimit-remaining-"
@@ -106,8 +108,26 @@ class Metrics:
         )
 
     def record_tokens(self, prompt_tokens: int, completion_tokens: int) -> None:
-        self.upstream_tokens.labels(self.kind, "in").inc(prompt_tokens)
-        self.upstream_tokens.labels(self.kind, "out").inc(completion_tokens)
+        """Count one upstream call's tokens, here and in the current request's stats."""
+        self.upstream_tokens.labels(self.kind, "in").inc(max(prompt_tokens, 0))
+        self.upstream_tokens.labels(self.kind, "out").inc(max(completion_tokens, 0))
+        stats = request_stats.get()
+        if stats is not None:
+            stats.prompt_tokens += max(prompt_tokens, 0)
+            stats.completion_tokens += max(completion_tokens, 0)
+
+    def record_call(self) -> None:
+        """Count an upstream call in the current request's stats (the metrics count it by
+        outcome when it ends)."""
+        stats = request_stats.get()
+        if stats is not None:
+            stats.upstream_calls += 1
+
+    def record_retry(self) -> None:
+        self.upstream_retries.labels(self.kind).inc()
+        stats = request_stats.get()
+        if stats is not None:
+            stats.upstream_retries += 1
 
     def record_rate_limits(self, headers: Mapping[str, str]) -> None:
         for name, value in headers.items():

@@ -3,7 +3,13 @@
 A pure ASGI middleware (``BaseHTTPMiddleware`` would buffer streams and break
 disconnect detection). Routes add what only they know (model, reasoning mode,
 upstream calls, tokens) to ``request.state.summary``, a dict this middleware puts
-in the scope before calling them and reads after the last byte went out.
+in the scope before calling them and reads after the last byte went out. What the
+request cost upstream (calls, retries, tokens) is counted where it happens, in the
+request's :class:`~server.request_context.RequestStats`, and added to the line.
+
+The line never holds a header value other than the validated request id, so no key
+can reach it; prompt and answer text appear only when a route adds them (it does so
+only with ``CEPO_LOG_CONTENT=true``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.metrics import Metrics, status_class
+from server.request_context import RequestStats, request_stats
 
 logger = logging.getLogger("cepo_proxy.access")
 
@@ -54,26 +61,37 @@ class ObserveMiddleware:
         started = time.monotonic()
         first_byte: float | None = None
         status = 500
+        completed = False
+        client_left = False
 
         async def observed_send(message: Message) -> None:
-            nonlocal first_byte, status
+            nonlocal first_byte, status, completed
             if message["type"] == "http.response.start":
                 status = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
-            elif (
-                message["type"] == "http.response.body"
-                and first_byte is None
-                and message.get("body")
-            ):
-                first_byte = time.monotonic()
+            elif message["type"] == "http.response.body":
+                if first_byte is None and message.get("body"):
+                    first_byte = time.monotonic()
+                if not message.get("more_body", False):
+                    completed = True
             await send(message)
 
+        async def observed_receive() -> Message:
+            nonlocal client_left
+            message = await receive()
+            if message["type"] == "http.disconnect" and not completed:
+                client_left = True
+            return message
+
+        stats = RequestStats()
+        stats_token = request_stats.set(stats)
         in_flight = self.metrics.requests_in_flight.labels(route)
         in_flight.inc()
         try:
-            await self.app(scope, receive, observed_send)
+            await self.app(scope, observed_receive, observed_send)
         finally:
             in_flight.dec()
+            request_stats.reset(stats_token)
             ended = time.monotonic()
             mode = str(summary.get("mode", "none"))
             model = str(summary.get("model", "none")) if status < 400 else "invalid"
@@ -88,7 +106,33 @@ class ObserveMiddleware:
                     "route": route,
                     "status": status,
                     "duration_ms": round((ended - started) * 1000, 1),
+                    "upstream_calls": stats.upstream_calls,
+                    "upstream_retries": stats.upstream_retries,
+                    "prompt_tokens": stats.prompt_tokens,
+                    "completion_tokens": stats.completion_tokens,
                 }
+                if client_left:
+                    fields["outcome"] = "client_disconnected"
+                fields.setdefault("outcome", _outcome(status))
                 if first_byte is not None:
                     fields["ttfb_ms"] = round((first_byte - started) * 1000, 1)
                 logger.info("request", extra=fields)
+
+
+def add_answer(summary: dict[str, Any], text: str) -> None:
+    """Add one choice's answer text to a summary (a list once there are several)."""
+    if "answer" not in summary:
+        summary["answer"] = text
+    elif isinstance(summary["answer"], list):
+        summary["answer"].append(text)
+    else:
+        summary["answer"] = [summary["answer"], text]
+
+
+def _outcome(status: int) -> str:
+    """The outcome of a request whose route did not name one."""
+    if status < 400:
+        return "ok"
+    if status == 499:
+        return "client_disconnected"
+    return "rejected" if status < 500 else "failed"

@@ -18,6 +18,7 @@ import httpx
 
 from reasoning.llm import LLMError
 from server.errors import ProxyError, first_error, from_llm_error
+from server.metrics import Metrics
 from server.protocol import ChatCompletionRequest, usage_dict
 from server.sse_decoder import SSEDecoder
 from server.streaming import sse_bytes
@@ -36,6 +37,7 @@ async def complete(upstream: UpstreamClient, body: dict[str, Any]) -> dict[str, 
         data, _ = await upstream.post_json(PATH, body)
         if not isinstance(data, dict):
             raise LLMError("upstream answered with something other than a JSON object", status=502)
+        _count_tokens(upstream, body, data)
         return data
     single = single_choice(body)
     try:
@@ -43,7 +45,32 @@ async def complete(upstream: UpstreamClient, body: dict[str, Any]) -> dict[str, 
             tasks = [group.create_task(upstream.post_json(PATH, single)) for _ in range(calls)]
     except ExceptionGroup as group_error:
         raise first_error(group_error) from None
-    return merge_completions([task.result()[0] for task in tasks])
+    parts = [task.result()[0] for task in tasks]
+    for part in parts:
+        _count_tokens(upstream, single, part)
+    return merge_completions(parts)
+
+
+def _count_tokens(upstream: UpstreamClient, body: dict[str, Any], data: Any) -> None:
+    """Count one answer's tokens in the metrics: the upstream's usage, else an estimate."""
+    if not isinstance(data, dict):
+        return
+    usage = data.get("usage")
+    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+        upstream.metrics.record_tokens(
+            usage["prompt_tokens"], int(usage.get("completion_tokens") or 0)
+        )
+        return
+    produced = ""
+    for choice in data.get("choices") or []:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
+            produced += message["content"]
+    messages = body.get("messages")
+    prompt = 0
+    if isinstance(messages, list):
+        prompt = estimate_prompt_tokens(m for m in messages if isinstance(m, dict))
+    upstream.metrics.record_tokens(prompt, estimate_text_tokens(produced))
 
 
 def merge_completions(parts: list[Any]) -> dict[str, Any]:
@@ -86,21 +113,25 @@ async def open_stream(
     calls = split_count(body, upstream.kind)
     if calls == 1:
         response = await resources.enter_async_context(upstream.stream(PATH, body))
-        return _Relay(response, request).run
+        return _Relay(response, request, upstream.metrics).run
     single = single_choice(body)
     responses = [
         await resources.enter_async_context(upstream.stream(PATH, single)) for _ in range(calls)
     ]
-    return _MergedRelay(responses, request).run
+    return _MergedRelay(responses, request, upstream.metrics).run
 
 
 class _Relay:
     """Relays one upstream stream, event by event, data unchanged."""
 
-    def __init__(self, response: httpx.Response, request: ChatCompletionRequest) -> None:
+    def __init__(
+        self, response: httpx.Response, request: ChatCompletionRequest, metrics: Metrics
+    ) -> None:
         self.response = response
         self.request = request
+        self.metrics = metrics
         self.usage_seen = False
+        self.usage: dict[str, Any] | None = None
         self.finished = False
         self.produced_chars = 0
 
@@ -110,15 +141,25 @@ class _Relay:
             if data == "[DONE]":
                 done = True
                 break
-            if self.request.wants_usage_chunk or not self.finished:
-                self._observe(data)
+            self._observe(data)
             await emit(sse_bytes(data))
         if not done and not self.finished:
             raise LLMError(
                 "upstream stream ended before it finished", status=502, code="incomplete_stream"
             )
+        self.count_tokens()
         if self.request.wants_usage_chunk and not self.usage_seen:
             await emit(sse_bytes(self._estimated_usage_chunk()))
+
+    def count_tokens(self) -> None:
+        """Count the stream's tokens in the metrics: the upstream's usage, else an estimate."""
+        usage = self.usage
+        if usage is not None and isinstance(usage.get("prompt_tokens"), int):
+            prompt, completion = usage["prompt_tokens"], int(usage.get("completion_tokens") or 0)
+        else:
+            estimated = self._estimated_usage_chunk()["usage"]
+            prompt, completion = estimated["prompt_tokens"], estimated["completion_tokens"]
+        self.metrics.record_tokens(prompt, completion)
 
     def _observe(self, data: str) -> None:
         try:
@@ -129,6 +170,8 @@ class _Relay:
             return
         if chunk.get("usage"):
             self.usage_seen = True
+            if isinstance(chunk["usage"], dict):
+                self.usage = chunk["usage"]
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict):
                 continue
@@ -155,14 +198,17 @@ class _Relay:
 class _MergedRelay:
     """Relays several single-choice streams as one ``n``-choice stream."""
 
-    def __init__(self, responses: list[httpx.Response], request: ChatCompletionRequest) -> None:
+    def __init__(
+        self, responses: list[httpx.Response], request: ChatCompletionRequest, metrics: Metrics
+    ) -> None:
         self.responses = responses
         self.request = request
+        self.metrics = metrics
 
     async def run(self, emit: Emit) -> None:
         lock = asyncio.Lock()
         usages: list[dict[str, Any] | None] = [None] * len(self.responses)
-        relays = [_Relay(r, self.request) for r in self.responses]
+        relays = [_Relay(r, self.request, self.metrics) for r in self.responses]
 
         async def relay(index: int) -> None:
             async for data in _events(self.responses[index]):
@@ -186,6 +232,7 @@ class _MergedRelay:
                 raise LLMError(
                     "upstream stream ended before it finished", status=502, code="incomplete_stream"
                 )
+            relays[index].count_tokens()
 
         async with asyncio.TaskGroup() as group:
             for index in range(len(self.responses)):

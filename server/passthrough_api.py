@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from contextlib import AsyncExitStack
 from typing import Any
@@ -15,6 +16,7 @@ from reasoning.llm import LLMError
 from server import passthrough
 from server.disconnect import ClientDisconnected, unless_disconnected
 from server.errors import ProxyError, from_llm_error
+from server.observe import add_answer
 from server.protocol import ChatCompletionRequest
 from server.request_context import request_deadline
 from server.services import Services
@@ -39,19 +41,29 @@ async def passthrough_response(
     deadline = request_deadline.get()
     upstream = services.upstream
     summary = getattr(request.state, "summary", None)
-    if isinstance(summary, dict):
-        summary.setdefault("mode", "passthrough")
-        summary["model"] = parsed.model
+    if not isinstance(summary, dict):
+        summary = {}
+    summary.setdefault("mode", "passthrough")
+    summary["model"] = parsed.model
+    log_content = services.settings.log_content
+    if log_content:
+        summary["prompt"] = body.get("messages")
     if not parsed.stream:
         try:
             async with asyncio.timeout_at(loop_time(deadline)):
                 data = await unless_disconnected(request, passthrough.complete(upstream, body))
         except TimeoutError:
+            summary["outcome"] = "deadline"
             raise DEADLINE_ERROR from None
         except ClientDisconnected:
             return Response(status_code=CLIENT_CLOSED)
         except LLMError as error:
             raise from_llm_error(error) from None
+        if log_content:
+            for choice in data.get("choices") or []:
+                message = choice.get("message") if isinstance(choice, dict) else None
+                if isinstance(message, dict) and isinstance(message.get("content"), str):
+                    add_answer(summary, message["content"])
         return JSONResponse(data, headers=headers)
 
     resources = AsyncExitStack()
@@ -61,20 +73,28 @@ async def passthrough_response(
     except BaseException as error:
         await resources.aclose()
         if isinstance(error, TimeoutError):
+            summary["outcome"] = "deadline"
             raise DEADLINE_ERROR from None
         if isinstance(error, LLMError):
             raise from_llm_error(error) from None
         raise
 
     async def produce_until_deadline(emit: passthrough.Emit) -> None:
+        sink = _answer_capture(emit, summary) if log_content else emit
         async with asyncio.timeout_at(loop_time(deadline)):
-            await produce(emit)
+            await produce(sink)
+
+    def on_error(error: BaseException) -> ProxyError:
+        failure = _stream_error(error)
+        summary["outcome"] = "deadline" if failure is DEADLINE_ERROR else "failed"
+        summary["error_status"] = failure.status
+        return failure
 
     shutdown = anyio.Event()
     grace = services.settings.shutdown_grace_seconds
     content = pump(
         produce_until_deadline,
-        on_error=_stream_error,
+        on_error=on_error,
         shutdown_event=shutdown,
         grace_seconds=grace,
     )
@@ -85,6 +105,27 @@ async def passthrough_response(
         shutdown_event=shutdown,
         shutdown_grace_period=grace,
     )
+
+
+def _answer_capture(emit: passthrough.Emit, summary: dict[str, Any]) -> passthrough.Emit:
+    """``emit`` that also collects the relayed content per choice into ``summary["answer"]``
+    (``CEPO_LOG_CONTENT`` only: it parses every chunk once more)."""
+    texts: dict[int, list[str]] = {}
+
+    async def capture(data: bytes) -> None:
+        try:
+            chunk = json.loads(data.removeprefix(b"data: "))
+        except ValueError:
+            chunk = None
+        for choice in chunk.get("choices") or [] if isinstance(chunk, dict) else []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                texts.setdefault(int(choice.get("index") or 0), []).append(delta["content"])
+            if isinstance(choice, dict) and choice.get("finish_reason"):
+                add_answer(summary, "".join(texts.pop(int(choice.get("index") or 0), [])))
+        await emit(data)
+
+    return capture
 
 
 def _stream_error(error: BaseException) -> ProxyError:

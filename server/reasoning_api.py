@@ -20,10 +20,12 @@ from starlette.responses import JSONResponse, Response
 from config.presets import PresetName, load_preset
 from reasoning.config import CePOConfig
 from reasoning.engine import CePOEngine, RunRequest
+from reasoning.errors import DeadlineExceeded
 from reasoning.events import AnswerDelta, RunFinished, StatusUpdate, TraceBlock
 from reasoning.llm import LLMError
 from server.disconnect import ClientDisconnected, unless_disconnected
 from server.errors import ProxyError, first_error, from_llm_error
+from server.observe import add_answer
 from server.passthrough_api import CLIENT_CLOSED, DEADLINE_ERROR, passthrough_response
 from server.protocol import ChatCompletionRequest, completion_id
 from server.request_context import request_deadline
@@ -60,6 +62,8 @@ async def reasoning_response(
     effort = parsed.reasoning_effort
     summary = _summary(request)
     summary.update(model=parsed.model, mode=mode)
+    if settings.log_content:
+        summary["prompt"] = body.get("messages")
     if parsed.tools:
         return await _bypass(request, services, body, parsed, upstream_model, "tools")
     if effort in BYPASS_EFFORTS:
@@ -103,7 +107,7 @@ async def reasoning_response(
         summary["outcome"] = "client_disconnected"
         return Response(status_code=CLIENT_CLOSED)
     except LLMError as error:
-        summary["outcome"] = "failed"
+        summary["outcome"] = "deadline" if isinstance(error, DeadlineExceeded) else "failed"
         raise from_llm_error(error) from None
     finally:
         services.admission.leave()
@@ -286,7 +290,14 @@ def _stream(
 
     shutdown = anyio.Event()
     grace = services.settings.shutdown_grace_seconds
-    content = pump(produce, on_error=_stream_error, shutdown_event=shutdown, grace_seconds=grace)
+
+    def on_error(error: BaseException) -> ProxyError:
+        failure = _stream_error(error)
+        summary["outcome"] = "deadline" if failure.status == 504 else "failed"
+        summary["error_status"] = failure.status
+        return failure
+
+    content = pump(produce, on_error=on_error, shutdown_event=shutdown, grace_seconds=grace)
     return SSEResponse(
         content,
         resources=resources,
@@ -309,14 +320,11 @@ def _observe_run(services: Services, summary: dict[str, Any], finished: RunFinis
     dropped = len(metadata.get("candidates_dropped") or [])
     if dropped:
         services.metrics.candidates_dropped.inc(dropped)
-    summary["upstream_calls"] = summary.get("upstream_calls", 0) + int(
-        metadata.get("upstream_calls", 0)
-    )
-    summary["prompt_tokens"] = summary.get("prompt_tokens", 0) + finished.usage.prompt_tokens
-    summary["completion_tokens"] = (
-        summary.get("completion_tokens", 0) + finished.usage.completion_tokens
-    )
-    summary["outcome"] = "deadline" if metadata.get("deadline_hit") else "ok"
+    # Calls and tokens reach the log line through the request's stats (server.observe).
+    if summary.get("outcome") != "deadline":
+        summary["outcome"] = "deadline" if metadata.get("deadline_hit") else "ok"
+    if services.settings.log_content:
+        add_answer(summary, finished.answer)
 
 
 def _stream_error(error: BaseException) -> ProxyError:

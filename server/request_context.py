@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+from dataclasses import dataclass
 
 #: Start time (``time.monotonic()``) of the request on whose behalf calls are made.
 request_priority: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -21,6 +22,23 @@ request_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 #: Bearer token to send upstream instead of the configured key (forward mode).
 forwarded_key: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "forwarded_key", default=None
+)
+
+
+@dataclass(slots=True)
+class RequestStats:
+    """What one request cost upstream, for its access-log line (mutated in place by every
+    task serving the request, all on one event loop)."""
+
+    upstream_calls: int = 0
+    upstream_retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+#: The stats of the request being served (set by the observation middleware).
+request_stats: contextvars.ContextVar[RequestStats | None] = contextvars.ContextVar(
+    "request_stats", default=None
 )
 
 

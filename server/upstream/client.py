@@ -131,6 +131,7 @@ class UpstreamClient:
         kind = self.kind.name
         call = _Call()
         async with self.limiter.slot():
+            self.metrics.record_call()
             self.metrics.upstream_in_flight.labels(kind).inc()
             started = time.monotonic()
             try:
@@ -198,7 +199,7 @@ class UpstreamClient:
             left = seconds_left()
             if left is not None and delay >= left:
                 raise failure
-            self.metrics.upstream_retries.labels(self.kind.name).inc()
+            self.metrics.record_retry()
             logger.info(
                 "retrying upstream call in %.2fs (attempt %d): %s", delay, attempt, failure.message
             )
