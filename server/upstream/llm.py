@@ -74,6 +74,7 @@ class UpstreamLLM:
         finish_reason: str | None = None
         reported: Any = None
         done = False
+        saw_choice = False
         async with self.client.stream("chat/completions", body) as response:
             try:
                 async for raw in response.aiter_bytes():
@@ -87,6 +88,7 @@ class UpstreamLLM:
                         choices = chunk.get("choices") or []
                         if not choices:
                             continue
+                        saw_choice = True
                         choice = choices[0]
                         delta = choice.get("delta") or {}
                         piece_reasoning = _reasoning_of(delta)
@@ -109,6 +111,9 @@ class UpstreamLLM:
             raise LLMError(
                 "upstream stream ended before it finished", status=502, code="incomplete_stream"
             )
+        if not saw_choice:
+            # As for a complete() answer with "choices": []: no answer is not an empty answer.
+            raise LLMError("upstream returned no choices", status=502, code="empty_choices")
         tail_answer, tail_thinking = splitter.flush()
         if tail_answer or tail_thinking:
             text.append(tail_answer)
