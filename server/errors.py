@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from reasoning.errors import DeadlineExceeded
 from reasoning.llm import LLMError, LLMTimeout
 
 logger = logging.getLogger("cepo_proxy.errors")
@@ -63,9 +64,10 @@ def from_llm_error(error: LLMError) -> ProxyError:
     """Map an upstream failure to what the client sees.
 
     The upstream's own 4xx keeps its status (the client's request was wrong);
-    upstream 5xx and connection failures are 502; timeouts are 504.
+    upstream 5xx and connection failures are 502; timeouts and the request's
+    deadline passing with no answer are 504.
     """
-    if isinstance(error, LLMTimeout):
+    if isinstance(error, LLMTimeout | DeadlineExceeded):
         return ProxyError(504, error.message, error_type="timeout", code=error.code or "timeout")
     status = error.status
     if status is not None and 400 <= status < 500:
