@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from reasoning.errors import DeadlineExceeded
@@ -133,6 +134,12 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return validation_error(list(exc.errors())).response()
 
+    async def on_client_disconnect(_: Request, exc: Exception) -> Response:
+        # The client left while its body was being read: not an error of ours, and no
+        # one is there to read an answer (499, nginx's "client closed request").
+        logger.info("client disconnected before its request body was read")
+        return Response(status_code=499)
+
     async def on_unexpected(_: Request, exc: Exception) -> Response:
         logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
         return ProxyError(
@@ -142,4 +149,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProxyError, on_proxy_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(ClientDisconnect, on_client_disconnect)
     app.add_exception_handler(Exception, on_unexpected)
