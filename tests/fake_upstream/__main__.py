@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         tokens_per_second=args.tokens_per_second,
         history_limit=args.history_limit,
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # accepted sockets inherit it; without it Nagle + delayed ACK add ~40 ms per keep-alive call.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     port = sock.getsockname()[1]
