@@ -18,7 +18,6 @@ import httpx
 
 from reasoning.llm import LLMError
 from server.errors import ProxyError, first_error, from_llm_error
-from server.metrics import Metrics
 from server.protocol import ChatCompletionRequest, usage_dict
 from server.sse_decoder import SSEDecoder
 from server.streaming import sse_bytes
@@ -113,23 +112,23 @@ async def open_stream(
     calls = split_count(body, upstream.kind)
     if calls == 1:
         response = await resources.enter_async_context(upstream.stream(PATH, body))
-        return _Relay(response, request, upstream.metrics).run
+        return _Relay(response, request, upstream).run
     single = single_choice(body)
     responses = [
         await resources.enter_async_context(upstream.stream(PATH, single)) for _ in range(calls)
     ]
-    return _MergedRelay(responses, request, upstream.metrics).run
+    return _MergedRelay(responses, request, upstream).run
 
 
 class _Relay:
     """Relays one upstream stream, event by event, data unchanged."""
 
     def __init__(
-        self, response: httpx.Response, request: ChatCompletionRequest, metrics: Metrics
+        self, response: httpx.Response, request: ChatCompletionRequest, upstream: UpstreamClient
     ) -> None:
         self.response = response
         self.request = request
-        self.metrics = metrics
+        self.upstream = upstream
         self.usage_seen = False
         self.usage: dict[str, Any] | None = None
         self.finished = False
@@ -137,7 +136,7 @@ class _Relay:
 
     async def run(self, emit: Emit) -> None:
         done = False
-        async for data in _events(self.response):
+        async for data in _events(self.response, self.upstream):
             if data == "[DONE]":
                 done = True
                 break
@@ -159,7 +158,7 @@ class _Relay:
         else:
             estimated = self._estimated_usage_chunk()["usage"]
             prompt, completion = estimated["prompt_tokens"], estimated["completion_tokens"]
-        self.metrics.record_tokens(prompt, completion)
+        self.upstream.metrics.record_tokens(prompt, completion)
 
     def _observe(self, data: str) -> None:
         try:
@@ -199,19 +198,22 @@ class _MergedRelay:
     """Relays several single-choice streams as one ``n``-choice stream."""
 
     def __init__(
-        self, responses: list[httpx.Response], request: ChatCompletionRequest, metrics: Metrics
+        self,
+        responses: list[httpx.Response],
+        request: ChatCompletionRequest,
+        upstream: UpstreamClient,
     ) -> None:
         self.responses = responses
         self.request = request
-        self.metrics = metrics
+        self.upstream = upstream
 
     async def run(self, emit: Emit) -> None:
         lock = asyncio.Lock()
         usages: list[dict[str, Any] | None] = [None] * len(self.responses)
-        relays = [_Relay(r, self.request, self.metrics) for r in self.responses]
+        relays = [_Relay(r, self.request, self.upstream) for r in self.responses]
 
         async def relay(index: int) -> None:
-            async for data in _events(self.responses[index]):
+            async for data in _events(self.responses[index], self.upstream):
                 if data == "[DONE]":
                     return
                 relays[index]._observe(data)
@@ -262,15 +264,15 @@ class _MergedRelay:
             )
 
 
-async def _events(response: httpx.Response) -> AsyncIterator[str]:
-    """The ``data`` of each SSE event of an upstream response."""
+async def _events(response: httpx.Response, upstream: UpstreamClient) -> AsyncIterator[str]:
+    """The ``data`` of each SSE event of an upstream response, our key scrubbed from it."""
     decoder = SSEDecoder()
     try:
         async for raw in response.aiter_bytes():
             for event in decoder.feed(raw):
-                yield event.data
+                yield upstream.scrub(event.data)
         for event in decoder.flush():
-            yield event.data
+            yield upstream.scrub(event.data)
     except httpx.HTTPError as error:
         raise translate_read_error(error) from error
 

@@ -64,7 +64,7 @@ class UpstreamClient:
         except httpx.HTTPError as error:
             raise _connection_error(error) from error
         if response.status_code >= 400:
-            raise self._redacted(upstream_http_error(response.status_code, response.content))
+            raise self.redact(upstream_http_error(response.status_code, response.content))
         try:
             return response.json()
         except ValueError as error:
@@ -76,7 +76,7 @@ class UpstreamClient:
         async with self._call() as call:
             response = await self._send(call, path, payload, stream=False)
             try:
-                content = await response.aread()
+                content = self.scrub_bytes(await response.aread())
             except httpx.HTTPError as error:
                 raise translate_read_error(error) from error
             finally:
@@ -117,13 +117,30 @@ class UpstreamClient:
             headers["authorization"] = f"Bearer {key}"
         return headers
 
-    def _redacted(self, error: LLMError) -> LLMError:
-        """The error with any key we sent removed from its text (some upstreams echo it)."""
-        for secret in (self._api_key, forwarded_key.get()):
-            if secret and len(secret) >= 4 and secret in error.message:
-                error.message = error.message.replace(secret, "***")
-                error.args = (error.message,)
+    def redact(self, error: LLMError) -> LLMError:
+        """The error with any key we sent removed from its text (some upstreams echo it).
+
+        Every :class:`LLMError` built from text the upstream sent passes through here.
+        """
+        scrubbed = self.scrub(error.message)
+        if scrubbed != error.message:
+            error.message = scrubbed
+            error.args = (scrubbed,)
         return error
+
+    def scrub(self, text: str) -> str:
+        """``text`` with any key we send upstream replaced by ``***``."""
+        for secret in (self._api_key, forwarded_key.get()):
+            if secret and len(secret) >= 4 and secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def scrub_bytes(self, content: bytes) -> bytes:
+        """:meth:`scrub` for a raw body (bytes that are not UTF-8 pass unchanged)."""
+        for secret in (self._api_key, forwarded_key.get()):
+            if secret and len(secret) >= 4 and secret.encode() in content:
+                content = content.replace(secret.encode(), b"***")
+        return content
 
     @asynccontextmanager
     async def _call(self) -> AsyncIterator[_Call]:
@@ -186,7 +203,7 @@ class UpstreamClient:
                     await response.aclose()
                 status = response.status_code
                 self.metrics.upstream_errors.labels(self.kind.name, str(status)).inc()
-                failure = self._redacted(upstream_http_error(status, content))
+                failure = self.redact(upstream_http_error(status, content))
                 if status not in RETRY_STATUSES:
                     call.status = status
                     raise failure

@@ -50,7 +50,10 @@ class UpstreamLLM:
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         data, _ = await self.client.post_json("chat/completions", self._body(request, stream=False))
-        choice = _first_choice(data)
+        try:
+            choice = _first_choice(data)
+        except LLMError as error:
+            raise self.client.redact(error) from None
         message = choice.get("message") or {}
         content = message.get("content") or ""
         if not isinstance(content, str):
@@ -82,7 +85,10 @@ class UpstreamLLM:
                         if event.data == "[DONE]":
                             done = True
                             break
-                        chunk = _parse_chunk(event.data)
+                        try:
+                            chunk = _parse_chunk(event.data)
+                        except LLMError as error:
+                            raise self.client.redact(error) from None
                         if chunk.get("usage"):
                             reported = chunk["usage"]
                         choices = chunk.get("choices") or []
