@@ -69,12 +69,19 @@ async def passthrough_response(
     resources = AsyncExitStack()
     try:
         async with asyncio.timeout_at(loop_time(deadline)):
-            produce = await passthrough.open_stream(upstream, body, parsed, resources)
+            # Until the upstream answers there is no response, so no disconnect listener:
+            # a client leaving now must cancel the opening call itself.
+            produce = await unless_disconnected(
+                request, passthrough.open_stream(upstream, body, parsed, resources)
+            )
     except BaseException as error:
         await resources.aclose()
         if isinstance(error, TimeoutError):
             summary["outcome"] = "deadline"
             raise DEADLINE_ERROR from None
+        if isinstance(error, ClientDisconnected):
+            summary["outcome"] = "client_disconnected"
+            return Response(status_code=CLIENT_CLOSED)
         if isinstance(error, LLMError):
             raise from_llm_error(error) from None
         raise
