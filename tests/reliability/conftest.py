@@ -39,12 +39,18 @@ def fake() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture(scope="module")
-def proxy(fake: FakeUpstream) -> Iterator[InThreadProxy]:
+def proxy_settings() -> dict[str, Any]:
+    """The proxy's settings for this module (a module may override this fixture)."""
+    return RELIABILITY_SETTINGS
+
+
+@pytest.fixture(scope="module")
+def proxy(fake: FakeUpstream, proxy_settings: dict[str, Any]) -> Iterator[InThreadProxy]:
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
             if name.startswith("CEPO_"):
                 patch.delenv(name)
-        with proxy_in_thread(upstream_base_url=fake.base_url, **RELIABILITY_SETTINGS) as running:
+        with proxy_in_thread(upstream_base_url=fake.base_url, **proxy_settings) as running:
             # Warm up: a JSON answer and a stream (the first SSE response starts
             # sse-starlette's one shutdown watcher per loop, which belongs to the baseline).
             for stream in (False, True):
