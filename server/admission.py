@@ -14,6 +14,9 @@ from server.errors import ProxyError
 
 
 class Admission:
+    """At most ``limit`` reasoning requests at once; every :meth:`enter` that returned
+    must be paired with exactly one :meth:`leave`."""
+
     def __init__(self, limit: int, wait_seconds: float) -> None:
         self.limit = limit
         self.wait_seconds = wait_seconds
@@ -21,6 +24,7 @@ class Admission:
 
     @property
     def in_use(self) -> int:
+        """Places taken right now."""
         return self.limit - self._slots._value
 
     async def enter(self) -> None:

@@ -18,6 +18,7 @@ from server.request_context import forwarded_key
 
 
 def bearer_token(scope: Scope) -> str | None:
+    """The token of the first ``Authorization: Bearer <token>`` header, else ``None``."""
     for name, value in scope.get("headers") or []:
         if name == b"authorization":
             text: str = value.decode("latin-1")
@@ -29,6 +30,10 @@ def bearer_token(scope: Scope) -> str | None:
 
 
 class AuthMiddleware:
+    """Pure ASGI middleware: rejects unauthenticated protected requests with a 401 in the
+    OpenAI envelope before any of their body is read; in forward mode, puts the caller's
+    token in :data:`~server.request_context.forwarded_key` for the upstream client."""
+
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
         self.keys = [key.get_secret_value().encode() for key in settings.api_keys]

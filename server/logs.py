@@ -47,6 +47,8 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(settings: Settings) -> None:
+    """Send every log record to stderr, one line each, in ``CEPO_LOG_FORMAT`` at
+    ``CEPO_LOG_LEVEL`` (HTTP client libraries at warning, whatever the level)."""
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(JSONFormatter())

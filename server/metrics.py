@@ -20,6 +20,7 @@ _RATELIMIT_PREFIX = "x-ratelimit-remaining-"
 
 
 def status_class(status: int) -> str:
+    """``"2xx"`` for 200 and so on."""
     return f"{status // 100}xx"
 
 
@@ -130,6 +131,7 @@ class Metrics:
             stats.upstream_retries += 1
 
     def record_rate_limits(self, headers: Mapping[str, str]) -> None:
+        """Set a gauge per numeric ``x-ratelimit-remaining-<resource>`` header."""
         for name, value in headers.items():
             lowered = name.lower()
             if not lowered.startswith(_RATELIMIT_PREFIX):
