@@ -120,16 +120,18 @@ def _answer_capture(emit: passthrough.Emit, summary: dict[str, Any]) -> passthro
     texts: dict[int, list[str]] = {}
 
     async def capture(data: bytes) -> None:
-        try:
-            chunk = json.loads(data.removeprefix(b"data: "))
-        except ValueError:
-            chunk = None
-        for choice in chunk.get("choices") or [] if isinstance(chunk, dict) else []:
-            delta = choice.get("delta") if isinstance(choice, dict) else None
-            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-                texts.setdefault(int(choice.get("index") or 0), []).append(delta["content"])
-            if isinstance(choice, dict) and choice.get("finish_reason"):
-                add_answer(summary, "".join(texts.pop(int(choice.get("index") or 0), [])))
+        for line in data.splitlines():  # one emitted piece may hold several events
+            try:
+                chunk = json.loads(line.removeprefix(b"data: ")) if line else None
+            except ValueError:
+                chunk = None
+            for choice in chunk.get("choices") or [] if isinstance(chunk, dict) else []:
+                delta = choice.get("delta") if isinstance(choice, dict) else None
+                index = int(choice.get("index") or 0) if isinstance(choice, dict) else 0
+                if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                    texts.setdefault(index, []).append(delta["content"])
+                if isinstance(choice, dict) and choice.get("finish_reason"):
+                    add_answer(summary, "".join(texts.pop(index, [])))
         await emit(data)
 
     return capture
