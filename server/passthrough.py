@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -22,7 +22,7 @@ from server.protocol import ChatCompletionRequest, usage_dict
 from server.sse_decoder import SSEDecoder
 from server.streaming import sse_bytes
 from server.tokens import estimate_prompt_tokens, estimate_text_tokens
-from server.upstream.client import UpstreamClient, translate_read_error
+from server.upstream.client import UpstreamClient, drain, translate_read_error
 from server.upstream.fixes import single_choice, split_count
 
 Emit = Callable[[bytes], Awaitable[None]]
@@ -136,12 +136,26 @@ class _Relay:
 
     async def run(self, emit: Emit) -> None:
         done = False
-        async for data in _events(self.response, self.upstream):
-            if data == "[DONE]":
-                done = True
-                break
-            self._observe(data)
-            await emit(sse_bytes(data))
+        batches = _event_batches(self.response, self.upstream)
+        try:
+            async for batch in batches:
+                relayed: list[bytes] = []
+                for data in batch:
+                    if data == "[DONE]":
+                        done = True
+                        break
+                    self._observe(data)
+                    relayed.append(sse_bytes(data))
+                if relayed:
+                    # Events that arrived in one read leave in one write (one send per event
+                    # costs a syscall each; a paced upstream sends one event per read anyway).
+                    await emit(b"".join(relayed))
+                if done:
+                    break
+            if done:
+                await drain(batches)  # so the connection goes back to the pool
+        finally:
+            await batches.aclose()
         if not done and not self.finished:
             raise LLMError(
                 "upstream stream ended before it finished", status=502, code="incomplete_stream"
@@ -262,6 +276,22 @@ class _MergedRelay:
                     }
                 )
             )
+
+
+async def _event_batches(
+    response: httpx.Response, upstream: UpstreamClient
+) -> AsyncGenerator[list[str], None]:
+    """The ``data`` of the SSE events of an upstream response, one list per network read,
+    our key scrubbed from them."""
+    decoder = SSEDecoder()
+    try:
+        async for raw in response.aiter_bytes():
+            if batch := [upstream.scrub(event.data) for event in decoder.feed(raw)]:
+                yield batch
+        if tail := [upstream.scrub(event.data) for event in decoder.flush()]:
+            yield tail
+    except httpx.HTTPError as error:
+        raise translate_read_error(error) from error
 
 
 async def _events(response: httpx.Response, upstream: UpstreamClient) -> AsyncIterator[str]:

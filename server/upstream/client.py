@@ -11,6 +11,7 @@ ends, whatever the reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -30,6 +31,9 @@ from server.upstream.limiter import FairLimiter
 from server.upstream.retry import RETRY_STATUSES, backoff_delay
 
 logger = logging.getLogger("cepo_proxy.upstream")
+
+#: Seconds spent reading what is left of a finished stream (see :func:`drain`).
+DRAIN_SECONDS = 0.25
 
 
 class UpstreamClient:
@@ -243,6 +247,20 @@ def _connection_error(error: Exception) -> LLMError:
         error_type="upstream_error",
         code="upstream_unreachable",
     )
+
+
+async def drain(chunks: AsyncIterator[Any], seconds: float = DRAIN_SECONDS) -> None:
+    """Read and drop the rest of a response whose stream already ended (``[DONE]`` seen).
+
+    The end of the HTTP body usually arrives just after ``[DONE]``; a response closed
+    before it is read cannot return to the pool, so the next call would open (and for
+    HTTPS, handshake) a new connection. Bounded by ``seconds``; errors are ignored, the
+    answer being complete already. ``chunks`` is the iterator the caller was reading.
+    """
+    with contextlib.suppress(TimeoutError, httpx.HTTPError, LLMError):
+        async with asyncio.timeout(seconds):
+            async for _ in chunks:
+                pass
 
 
 def translate_read_error(error: httpx.HTTPError) -> LLMError:

@@ -12,7 +12,7 @@ from reasoning.llm import LLMDelta, LLMError, LLMRequest, LLMResponse, TokenUsag
 from server.metrics import Metrics
 from server.sse_decoder import SSEDecoder
 from server.tokens import estimate_prompt_tokens, estimate_text_tokens
-from server.upstream.client import UpstreamClient, translate_read_error
+from server.upstream.client import UpstreamClient, drain, translate_read_error
 from server.upstream.thinking import ThinkSplitter, split_complete
 
 _REASONING_KEYS = ("reasoning_content", "reasoning")
@@ -79,8 +79,9 @@ class UpstreamLLM:
         done = False
         saw_choice = False
         async with self.client.stream("chat/completions", body) as response:
+            chunks = response.aiter_bytes()
             try:
-                async for raw in response.aiter_bytes():
+                async for raw in chunks:
                     for event in decoder.feed(raw):
                         if event.data == "[DONE]":
                             done = True
@@ -113,6 +114,8 @@ class UpstreamLLM:
                         break
             except httpx.HTTPError as error:
                 raise translate_read_error(error) from error
+            if done:
+                await drain(chunks)  # so the connection goes back to the pool
         if not done and finish_reason is None:
             raise LLMError(
                 "upstream stream ended before it finished", status=502, code="incomplete_stream"
