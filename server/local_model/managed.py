@@ -295,7 +295,7 @@ class ManagedLlamaServer:
             backoff = min(backoff * 2, self._max_restart_backoff)
             try:
                 await self._start_and_wait()
-            except LocalServerError as error:
+            except (LocalServerError, OSError) as error:
                 self._logger.error("llama.cpp server restart failed: %s", error)
                 continue
             self.restarts += 1
