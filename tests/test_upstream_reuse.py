@@ -1,4 +1,5 @@
-"""Upstream connections are reused after streamed calls (found by the benchmark, issue 7).
+"""Upstream round trips the benchmark (issue 7) found wasted: connections not reused after
+streamed calls, and the model list asked on every CePO run.
 
 A stream closed right after ``[DONE]``, before the end of its HTTP body was read, could not
 go back to httpx's pool: every streamed pass-through and every streamed CePO step opened a
@@ -27,10 +28,13 @@ class _ConnectionCounter:
     def __init__(self, app: FakeUpstream) -> None:
         self.app = app
         self.ports: list[int] = []
+        self.model_lists = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].endswith("/chat/completions"):
             self.ports.append(scope["client"][1])
+        if scope["type"] == "http" and scope["path"].endswith("/models"):
+            self.model_lists += 1
         await self.app(scope, receive, send)
 
 
@@ -74,3 +78,15 @@ def test_streamed_cepo_answer_steps_reuse_connections(
     calls_per_run = len(counter.ports) // 3
     # The runs are sequential: later runs find the earlier runs' connections idle.
     assert len(set(counter.ports)) <= calls_per_run
+
+
+def test_model_list_without_a_context_length_is_not_asked_every_run(
+    make_proxy: ProxyFactory, counted: tuple[_ConnectionCounter, str]
+) -> None:
+    counter, upstream_url = counted  # OpenAI personality: no context length in /v1/models
+    proxy = make_proxy(upstream_base_url=upstream_url, upstream_kind="openai")
+    with httpx.Client(timeout=20.0) as client:
+        for _ in range(3):
+            body = {"model": "cepo-m", "messages": USER, "reasoning_effort": "low"}
+            assert client.post(f"{proxy}/v1/chat/completions", json=body).status_code == 200
+    assert counter.model_lists == 1

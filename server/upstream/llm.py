@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,8 @@ from server.upstream.client import UpstreamClient, drain, translate_read_error
 from server.upstream.thinking import ThinkSplitter, split_complete
 
 _REASONING_KEYS = ("reasoning_content", "reasoning")
+#: Seconds before a model list that stated no context length for a model is asked again.
+UNSTATED_RECHECK_SECONDS = 60.0
 
 
 class UpstreamLLM:
@@ -28,6 +31,7 @@ class UpstreamLLM:
         self.metrics = metrics
         self.fallback_context_length = fallback_context_length
         self._context_lengths: dict[str, int] = {}
+        self._unstated: dict[str, float] = {}
 
     def _body(self, request: LLMRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = dict(request.extra)
@@ -139,6 +143,12 @@ class UpstreamLLM:
 
     async def context_length(self, model: str) -> int:
         if model not in self._context_lengths:
+            unstated_at = self._unstated.get(model)
+            if (
+                unstated_at is not None
+                and time.monotonic() - unstated_at < UNSTATED_RECHECK_SECONDS
+            ):
+                return self.fallback_context_length
             found: int | None = None
             try:
                 listing = await self.client.get_json("models")
@@ -147,8 +157,12 @@ class UpstreamLLM:
             for card in _cards(listing):
                 if card.get("id") == model:
                     found = _context_of(card)
-            # Cache only a definite answer, so a flaky probe is retried later.
+            # Cache a definite answer; a failed probe is retried on the next run, and a model
+            # list that states no length is asked again only after a while (not every run:
+            # the probe is a round trip on every CePO request's critical path).
             if found is None:
+                if listing is not None:
+                    self._unstated[model] = time.monotonic()
                 return self.fallback_context_length
             self._context_lengths[model] = found
         return self._context_lengths[model]
