@@ -381,6 +381,7 @@ FAKE_SERVER = textwrap.dedent(
         starts.write(f"{os.getpid()} {' '.join(sys.argv[1:])}\\n")
     print("fake llama loading", args.model, flush=True)
     print("fake llama stderr line", file=sys.stderr, flush=True)
+    print("fake llama warning: low memory", file=sys.stderr, flush=True)
     if args.exit_at_start:
         print("error: cannot load model", file=sys.stderr, flush=True)
         sys.exit(7)
@@ -463,7 +464,7 @@ async def test_starts_waits_ready_logs_with_prefix_and_stops(
     client: httpx.AsyncClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
     server = managed(tmp_path, fake_program)
     async with server:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", server.base_url)
@@ -477,9 +478,11 @@ async def test_starts_waits_ready_logs_with_prefix_and_stops(
     assert not alive(pid)
     with pytest.raises(httpx.TransportError):
         await client.get(f"{server.base_url}/models")
-    local = [r.getMessage() for r in caplog.records if r.name == LOGGER_NAME]
-    assert f"{LOG_PREFIX}fake llama stderr line" in local
+    local = {r.getMessage(): r.levelno for r in caplog.records if r.name == LOGGER_NAME}
+    assert local[f"{LOG_PREFIX}fake llama stderr line"] == logging.DEBUG
+    assert local[f"{LOG_PREFIX}fake llama warning: low memory"] == logging.WARNING
     assert any(line.startswith(f"{LOG_PREFIX}fake llama loading") for line in local)
+    assert any(line.startswith("llama.cpp server ready at") for line in local)
 
 
 async def test_restarts_a_server_that_dies(
@@ -500,7 +503,9 @@ async def test_restarts_a_server_that_dies(
         assert await models_ids(client, server.base_url) == ["smollm2-135m"]
         assert len(starts(tmp_path)) == 2
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("exited with code 3" in message for message in messages)
+    assert any(
+        "exited with code 3" in message and "fake llama loading" in message for message in messages
+    )
 
 
 async def test_a_server_that_exits_while_starting_reports_its_last_lines(

@@ -6,7 +6,10 @@
 with growing backoff when it dies, and ready again before the restart is reported);
 leaving the block stops it (SIGTERM, then SIGKILL after ``stop_timeout``). The
 child's stdout and stderr go line by line to the ``cepo_proxy.local`` logger,
-prefixed with ``[llama.cpp] ``.
+prefixed with ``[llama.cpp] ``: lines that mention an error, warning or traceback at
+WARNING, the rest (a normal start prints some two thousand lines) at DEBUG. The
+manager's own start, ready, restart and stop messages are at INFO, and a failed start
+or an unexpected exit reports the child's last lines.
 
 The child runs in its own session, so a Ctrl-C in the terminal reaches only the
 proxy, which then stops the child in order. A proxy killed with SIGKILL cannot stop
@@ -21,6 +24,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import re
 import socket
 import sys
 from collections.abc import Sequence
@@ -46,6 +50,11 @@ _POLL_INTERVAL = 0.2
 _READ_CHUNK = 1 << 16
 _MAX_LINE = 1 << 16
 _RECENT_LINES = 30
+#: Child lines logged at WARNING; the rest (thousands of model-loading lines) at DEBUG.
+_NOTEWORTHY = re.compile(
+    r"\b(error|errors|warning|warn|traceback|exception|fatal|abort|aborted|failed)\b",
+    re.IGNORECASE,
+)
 
 
 #: Modules ``python -m llama_cpp.server`` needs that the proxy itself does not bring.
@@ -113,7 +122,6 @@ class ManagedLlamaServer:
         restart_backoff: float = 1.0,
         max_restart_backoff: float = 30.0,
         stop_timeout: float = 5.0,
-        log_level: int = logging.INFO,
     ) -> None:
         self.model_path = model_path
         self.alias = alias
@@ -126,7 +134,6 @@ class ManagedLlamaServer:
         self._restart_backoff = restart_backoff
         self._max_restart_backoff = max_restart_backoff
         self._stop_timeout = stop_timeout
-        self._log_level = log_level
         self._logger = logging.getLogger(LOGGER_NAME)
         self._recent: collections.deque[str] = collections.deque(maxlen=_RECENT_LINES)
         self._port: int | None = None
@@ -285,11 +292,13 @@ class ManagedLlamaServer:
             if uptime >= _HEALTHY_UPTIME:
                 backoff = self._restart_backoff
             self._logger.warning(
-                "llama.cpp server (pid %d) exited with code %s after %.1f s; restarting in %g s",
+                "llama.cpp server (pid %d) exited with code %s after %.1f s; restarting in %g s;"
+                " its last lines:\n%s",
                 process.pid,
                 code,
                 uptime,
                 backoff,
+                self._recent_text(),
             )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_restart_backoff)
@@ -351,7 +360,8 @@ class ManagedLlamaServer:
         if not text.strip():
             return
         self._recent.append(text)
-        self._logger.log(self._log_level, "%s%s", LOG_PREFIX, text)
+        level = logging.WARNING if _NOTEWORTHY.search(text) else logging.DEBUG
+        self._logger.log(level, "%s%s", LOG_PREFIX, text)
 
     def _recent_text(self) -> str:
         return "\n".join(self._recent) or "(no output)"
