@@ -45,11 +45,11 @@ def serve_command(host: str | None, port: int | None, config_file: str | None) -
 
     configure_logging(settings)
     if settings.kind.name == "local":
-        from server.local_model.pull import ModelNotPulled, resolve_model_path
+        from server.local_model import LocalModelError, resolve_model_path
 
         try:
             resolve_model_path(settings.local_model)
-        except (ModelNotPulled, ValueError, FileNotFoundError) as error:
+        except LocalModelError as error:
             print(f"cepo-proxy: {error}", file=sys.stderr)
             return 2
     app = create_app(settings)

@@ -41,8 +41,11 @@ async def build_services(settings: Settings, metrics: Metrics) -> AsyncIterator[
         base_url = settings.upstream_base_url
         context_fallback = settings.upstream_context_length or kind.default_context_length
         if kind.name == "local":
-            base_url = await stack.enter_async_context(_embedded_upstream(settings))
-            context_fallback = settings.local_n_ctx
+            from server.local_model import ManagedLlamaServer
+
+            local = await stack.enter_async_context(ManagedLlamaServer.from_settings(settings))
+            base_url = local.base_url
+            context_fallback = local.n_ctx
         if base_url is None:
             raise RuntimeError("CEPO_UPSTREAM_BASE_URL is not set")
         limit = settings.max_concurrency
@@ -81,24 +84,6 @@ async def build_services(settings: Settings, metrics: Metrics) -> AsyncIterator[
         )
         admission = Admission(settings.max_concurrent_reasoning, settings.reasoning_queue_timeout)
         yield Services(settings, metrics, http, limiter, upstream, llm, base_url, admission)
-
-
-@asynccontextmanager
-async def _embedded_upstream(settings: Settings) -> AsyncIterator[str]:
-    """Start the managed llama.cpp server for ``CEPO_LOCAL_MODEL``; yield its base URL."""
-    from server.local_model.managed import ManagedLlamaServer
-    from server.local_model.pull import resolve_model_path
-
-    model_path = resolve_model_path(settings.local_model)
-    alias = model_path.stem if settings.local_model.endswith(".gguf") else settings.local_model
-    async with ManagedLlamaServer(
-        model_path,
-        alias=alias,
-        n_ctx=settings.local_n_ctx,
-        threads=settings.local_threads,
-        start_timeout=settings.local_start_timeout,
-    ) as server:
-        yield server.base_url
 
 
 def _safe_url(url: str) -> str:
