@@ -3,11 +3,39 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from starlette.requests import Request
 
 from server.errors import ProxyError
+
+#: A JSON escape of a UTF-16 surrogate; only bodies holding one need the full check.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _has_lone_surrogate(text: str, data: Any) -> bool:
+    """True when a string in ``data`` holds an unpaired surrogate (``"\\ud800"``), which
+    no UTF-8 encoder can write back out."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return False
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _too_large(limit: int) -> ProxyError:
@@ -37,7 +65,8 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     raw = b"".join(chunks)
     try:
         text = raw.decode("utf-8")
-        data = json.loads(text)
+        # Strict JSON: no NaN / Infinity (Python's parser accepts them, encoders refuse them).
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except UnicodeDecodeError:
         raise ProxyError(400, "request body is not valid UTF-8", code="invalid_json") from None
     except RecursionError:
@@ -48,4 +77,8 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise ProxyError(400, "request body must be a JSON object", code="invalid_json")
+    if _has_lone_surrogate(text, data):
+        raise ProxyError(
+            400, "request body holds an unpaired UTF-16 surrogate escape", code="invalid_json"
+        )
     return data

@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 
 class _Open(BaseModel):
@@ -28,7 +28,7 @@ class ChatMessage(_Open):
 
 
 class StreamOptions(_Open):
-    include_usage: bool | None = None
+    include_usage: StrictBool | None = None
 
 
 class ChatCompletionRequest(_Open):
@@ -36,17 +36,19 @@ class ChatCompletionRequest(_Open):
 
     model: str = Field(min_length=1, max_length=512)
     messages: list[ChatMessage] = Field(min_length=1, max_length=100_000)
-    stream: bool | None = False
+    # Strict where the proxy acts on the value: "stream": "yes" or "n": "2" would be read
+    # one way here and forwarded as they are, so they are refused (as OpenAI does).
+    stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
-    n: int | None = Field(None, ge=1, le=128)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
+    n: StrictInt | None = Field(None, ge=1, le=128)
+    max_tokens: StrictInt | None = Field(None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(None, ge=1)
+    temperature: StrictFloat | None = Field(None, ge=0, le=2)
+    top_p: StrictFloat | None = Field(None, ge=0, le=1)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: StrictInt | None = None
     user: str | None = None
-    logprobs: bool | None = None
+    logprobs: StrictBool | None = None
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     reasoning_effort: str | None = None
