@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -19,7 +20,28 @@ from server.request_context import request_deadline, request_priority
 router = APIRouter()
 
 
-@router.post("/v1/chat/completions", response_model=None)
+def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
+    """``schema`` with every ``#/$defs/...`` reference replaced by its definition (the
+    wire models are not recursive), so it stands alone inside an OpenAPI operation."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline_refs(value, defs) for key, value in schema.items() if key != "$defs"}
+    if isinstance(schema, list):
+        return [_inline_refs(item, defs) for item in schema]
+    return schema
+
+
+def _request_body_doc() -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of the route. Documentation only: the body is read and
+    validated by the handler itself (size limit first), so behaviour does not depend on it."""
+    schema = ChatCompletionRequest.model_json_schema()
+    body = _inline_refs(schema, schema.get("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+
+
+@router.post("/v1/chat/completions", response_model=None, openapi_extra=_request_body_doc())
 async def chat_completions(request: Request, services: ServicesDep) -> Response:
     settings = services.settings
     body = await read_json_object(request, settings.max_body_bytes)
