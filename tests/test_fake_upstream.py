@@ -745,6 +745,8 @@ def test_admin_routes_report_and_control_without_being_recorded(upstream: FakeUp
         "open_calls": 0,
         "max_open_calls": 1,
         "disconnected_calls": 0,
+        "prompt_tokens": 5,  # "what is six times seven"
+        "completion_tokens": 16,
         "latency": 0.0,
         "tokens_per_second": None,
     }
@@ -752,7 +754,7 @@ def test_admin_routes_report_and_control_without_being_recorded(upstream: FakeUp
         f"{upstream.url}/_control", json={"reset": True, "latency": 0.05, "tokens_per_second": 500}
     )
     assert answer.status_code == 200
-    assert answer.json()["calls"] == 0
+    assert answer.json()["calls"] == answer.json()["completion_tokens"] == 0
     assert (upstream.latency, upstream.tokens_per_second) == (0.05, 500)
     started = time.monotonic()
     assert chat(upstream).status_code == 200

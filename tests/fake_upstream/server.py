@@ -22,7 +22,8 @@ response is cancelled and recorded as ``"client_disconnected"``.
 
 For a fake running in another process (the benchmark), two admin routes, never recorded:
 ``GET /_stats`` answers the call counters as JSON (``calls``, ``open_calls``,
-``max_open_calls``, ``disconnected_calls``, ``latency``, ``tokens_per_second``);
+``max_open_calls``, ``disconnected_calls``, ``prompt_tokens``, ``completion_tokens``,
+``latency``, ``tokens_per_second``);
 ``POST /_control`` with a JSON object sets ``latency`` and / or ``tokens_per_second`` and,
 with ``"reset": true``, resets the counters (as ``reset()``), then answers the stats.
 """
@@ -129,6 +130,9 @@ class FakeUpstream:
         self.models_available = True
         self.created = int(time.time())
         self._recorder = Recorder(history_limit)
+        #: Tokens of the chat replies answered since start (or ``reset()``), as their usage says.
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
         self._serving: contextlib.ExitStack | None = None
         self.url: str | None = None
 
@@ -197,6 +201,7 @@ class FakeUpstream:
         model list available), so one server can be shared by many tests.
         """
         self._recorder.reset()
+        self.prompt_tokens = self.completion_tokens = 0
         if knobs:
             for name, value in self._defaults.items():
                 setattr(self, name, list(value) if isinstance(value, list) else value)
@@ -287,6 +292,8 @@ class FakeUpstream:
             "open_calls": self.open_calls,
             "max_open_calls": self.max_open_calls,
             "disconnected_calls": self.disconnected_calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
             "latency": self.latency,
             "tokens_per_second": self.tokens_per_second,
         }
@@ -342,6 +349,8 @@ class FakeUpstream:
         choices = [_choice(reply, limit, fault) for reply in replies]
         completion_tokens = sum(count_tokens(c.text) for c in choices)
         usage = first.usage or usage_dict(count_prompt_tokens(body), completion_tokens)
+        self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+        self.completion_tokens += int(usage.get("completion_tokens") or 0)
         ids = CompletionIds(str(body["model"]))
         if body.get("stream") is True:
             include_usage = personality.honours_include_usage and _wants_usage(body)
