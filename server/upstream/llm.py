@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 
 from reasoning.llm import LLMDelta, LLMError, LLMRequest, LLMResponse, TokenUsage
+from reasoning.thinking import ThinkingSplitter, split_thinking
 from server.metrics import Metrics
 from server.sse_decoder import SSEDecoder
 from server.tokens import estimate_prompt_tokens, estimate_text_tokens
 from server.upstream.client import UpstreamClient, drain, translate_read_error
-from server.upstream.thinking import ThinkSplitter, split_complete
 
 _REASONING_KEYS = ("reasoning_content", "reasoning")
 #: Seconds before a model list that stated no context length for a model is asked again.
@@ -62,7 +62,7 @@ class UpstreamLLM:
         content = message.get("content") or ""
         if not isinstance(content, str):
             content = json.dumps(content)
-        answer, thinking = split_complete(content)
+        answer, thinking = split_thinking(content)
         reasoning = _reasoning_of(message) or thinking
         usage = self._usage(data.get("usage"), request, answer + reasoning)
         return LLMResponse(
@@ -75,7 +75,7 @@ class UpstreamLLM:
     async def stream(self, request: LLMRequest) -> AsyncIterator[LLMDelta | LLMResponse]:
         body = self._body(request, stream=True)
         decoder = SSEDecoder()
-        splitter = ThinkSplitter()
+        splitter = ThinkingSplitter()
         text: list[str] = []
         reasoning: list[str] = []
         finish_reason: str | None = None
