@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -63,12 +64,19 @@ def serve_command(host: str | None, port: int | None, config_file: str | None) -
         lifespan="on",
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises SIGTERM once its graceful shutdown is done; with the default handler
+    # that kills the process (exit -15). A stop we were asked for is a clean exit.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     if not server.started:
         logging.getLogger("cepo_proxy").error("the proxy did not start")
         return 1
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
