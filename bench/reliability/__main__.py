@@ -52,7 +52,7 @@ def _progress(result: RoundResult) -> None:
 
 
 def _fuzz_counts() -> dict[str, int]:
-    from tests.reliability import test_hostile_input, test_schema_fuzz
+    from tests.reliability import test_hostile_input, test_schema_fuzz, test_sse_hostile
 
     return {
         "hypothesis: random JSON bodies": test_hostile_input.RANDOM_BODY_EXAMPLES,
@@ -60,6 +60,8 @@ def _fuzz_counts() -> dict[str, int]:
         "schemathesis: POST /v1/chat/completions and GET /v1/models (each)": (
             test_schema_fuzz.EXAMPLES_PER_OPERATION
         ),
+        "hypothesis: hostile byte streams into the SSE decoder": test_sse_hostile.DECODER_EXAMPLES,
+        "hypothesis: hostile upstream streams through the proxy": test_sse_hostile.PROXY_EXAMPLES,
         "wrong type in every field (pass-through and CePO model)": 2
         * sum(len(values) for values in test_hostile_input.WRONG_VALUES.values()),
     }

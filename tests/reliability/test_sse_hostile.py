@@ -31,6 +31,9 @@ from tests.reliability.harness import (
 from tests.servers import serve_in_thread
 
 LIMIT = 64
+#: Hypothesis examples (the figures in bench/RESULTS.md quote these).
+DECODER_EXAMPLES = 300
+PROXY_EXAMPLES = 60
 PIECES = [b"data:", b"data: ", b" ", b"x", b"\r", b"\n", b"\r\n", b":", b"\xe4\xb8\x96", b"\xff"]
 PIECES += [b"[DONE]", b'{"choices":[{"delta":{"content":"a"}}]}', b'{"choices":[]}', b"event:e"]
 hostile_streams = st.binary(max_size=300) | st.lists(st.sampled_from(PIECES), max_size=80).map(
@@ -50,7 +53,7 @@ def _decode(chunks: list[bytes]) -> list[str] | str:
     return data
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=DECODER_EXAMPLES, deadline=None)
 @given(stream=hostile_streams, data=st.data())
 def test_decoder_limit_holds_for_any_bytes_split_anywhere(stream: bytes, data: Any) -> None:
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
@@ -139,7 +142,7 @@ def hostile() -> Iterator[tuple[HostileUpstream, InThreadProxy]]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=PROXY_EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
