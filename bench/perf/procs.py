@@ -55,6 +55,9 @@ class Service:
     port: int
     log_path: Path
     start_seconds: float = 0.0
+    #: CPU time (user + system) the process had used when it first answered: the start-up
+    #: work itself, which contention on a shared machine does not inflate as it does wall time.
+    start_cpu_seconds: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -172,7 +175,12 @@ def _started(
             process.kill()
             process.wait(STOP_TIMEOUT)
         raise
-    return Service(name, process, port, log_path, seconds)
+    try:
+        times = psutil.Process(process.pid).cpu_times()
+        cpu = float(times.user + times.system)
+    except psutil.Error:
+        cpu = 0.0
+    return Service(name, process, port, log_path, seconds, cpu)
 
 
 def _clean_env() -> dict[str, str]:

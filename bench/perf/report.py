@@ -128,8 +128,8 @@ def _cepo(results: dict[str, Any], chart: str | None) -> list[str]:
         f"Wall time over {len(ours.get('walls') or [])} requests (quiet and verbose streams); "
         f"first event p50 {ms(_num(p50.get('quiet')))} quiet, "
         f"{ms(_num(p50.get('verbose')))} verbose, over {samples.get('quiet', 0)} + "
-        f"{samples.get('verbose', 0)} requests. Tokens are the fake's counts (words) as each "
-        "side reports them in `usage`."
+        f"{samples.get('verbose', 0)} requests. Upstream calls and tokens are counted at the "
+        "scripted upstream (its tokens are words)."
     )
     sweep = s1.get("sweep") or []
     if sweep:
@@ -268,7 +268,8 @@ def _footprint(results: dict[str, Any]) -> list[str]:
         rows.append(
             [
                 name,
-                secs(_num(data.get("start_seconds"))),
+                f"{secs(_num(data.get('start_seconds')))} "
+                f"({secs(_num(data.get('start_cpu_seconds')))} CPU)",
                 mb(_num(data.get("rss_at_start"))),
                 mb(_num(data.get("rss_idle"))),
                 under_load(side),

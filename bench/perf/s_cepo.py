@@ -19,23 +19,15 @@ from bench.perf.stats import median, percentile
 CHAT = "/v1/chat/completions"
 
 
-def _tokens(sample: Sample) -> int | None:
-    usage = sample.usage or {}
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    if isinstance(prompt, int) and isinstance(completion, int):
-        return prompt + completion
-    total = usage.get("total_tokens")
-    return total if isinstance(total, int) else None
-
-
 async def _counted(
     admin: FakeAdmin,
     url: str,
     body: dict[str, Any],
     headers: dict[str, str] | None,
     request_timeout: float,
-) -> tuple[Sample, int]:
-    """One request from a quiet upstream; returns the sample and the upstream calls it made.
+) -> tuple[Sample, dict[str, Any]]:
+    """One request from a quiet upstream; returns the sample and the fake's stats after it
+    (the upstream calls and tokens of this request alone).
 
     The fake's admin routes are called synchronously: nothing else runs on the loop then.
     """
@@ -44,7 +36,7 @@ async def _counted(
     async with new_client(1, request_timeout) as client:
         sample = await timed_request(client, url, body, headers=headers)
     admin.wait_idle()
-    return sample, int(admin.stats()["calls"])
+    return sample, admin.stats()
 
 
 async def direct_call_seconds(cfg: BenchConfig, upstream_url: str, count: int = 5) -> float:
@@ -66,16 +58,15 @@ async def measure_ours(cfg: BenchConfig, proxy_url: str, admin: FakeAdmin) -> di
     errors: list[str] = []
     for mode in ("quiet", "verbose"):
         for _ in range(cfg.repeats):
-            sample, made = await _counted(
+            sample, stats = await _counted(
                 admin, url, body, {"x-reasoning-mode": mode}, cfg.request_timeout
             )
             if not sample.ok:
                 errors.append(str(sample.error))
                 continue
             walls.append(sample.total)
-            calls.append(made)
-            if (count := _tokens(sample)) is not None:
-                tokens.append(count)
+            calls.append(stats["calls"])
+            tokens.append(stats["prompt_tokens"] + stats["completion_tokens"])
     first_events: dict[str, list[float]] = {}
     async with new_client(1, cfg.request_timeout) as client:
         for mode in ("quiet", "verbose"):
@@ -114,16 +105,15 @@ async def measure_optillm(cfg: BenchConfig, optillm_url: str, admin: FakeAdmin) 
     tokens: list[int] = []
     errors: list[str] = []
     for _ in range(cfg.repeats):
-        sample, made = await _counted(
+        sample, stats = await _counted(
             admin, url, chat_body(MODEL, stream=False), None, cfg.request_timeout
         )
         if not sample.ok:
             errors.append(str(sample.error))
             continue
         walls.append(sample.total)
-        calls.append(made)
-        if (count := _tokens(sample)) is not None:
-            tokens.append(count)
+        calls.append(stats["calls"])
+        tokens.append(stats["prompt_tokens"] + stats["completion_tokens"])
     streamed, _ = await _counted(
         admin, url, chat_body(MODEL, stream=True), None, cfg.request_timeout
     )

@@ -76,11 +76,13 @@ def run(
 ) -> dict[str, Any]:
     base_url = f"{upstream_url}/v1"
     starts: list[float] = []
+    start_cpus: list[float] = []
     idle: list[int] = []
     at_start: list[int] = []
     for index in range(cfg.startup_repeats):
         with start_proxy(f"proxy-start-{index}", log_dir, upstream_base_url=base_url) as proxy:
             starts.append(proxy.start_seconds)
+            start_cpus.append(proxy.start_cpu_seconds)
             at_start.append(proxy.rss_bytes())
             _warm(proxy, [MODEL, CEPO_MODEL])
             idle.append(proxy.rss_bytes())
@@ -89,6 +91,7 @@ def run(
         "ours": {
             "start_seconds": median(starts),
             "starts": starts,
+            "start_cpu_seconds": median(start_cpus),
             "rss_at_start": median([float(v) for v in at_start]),
             "rss_idle": median([float(v) for v in idle]),
             "closure": closure_bytes(sys.executable, "cepo-proxy"),
@@ -108,6 +111,7 @@ def run(
                 timeout=cfg.optillm_start_timeout,
             ) as optillm:
                 theirs["start_seconds"] = optillm.start_seconds
+                theirs["start_cpu_seconds"] = optillm.start_cpu_seconds
                 theirs["rss_at_start"] = optillm.rss_bytes()
                 _warm(optillm, [MODEL])
                 theirs["rss_idle"] = optillm.rss_bytes()
