@@ -25,8 +25,8 @@ End of stream (``flush``): per the spec an event without its terminating blank l
 incomplete and is discarded (``flush()`` returns it only with ``lenient=True``);
 ``discarded_at_eof`` tells the caller that the stream ended mid-event.
 
-Memory is bounded: when the pending line plus the event's data exceed ``max_event_size``
-characters, ``SSEDecodeError`` is raised and the decoder must be discarded.
+Memory is bounded: when a line (ended or still pending) plus the event's data exceed
+``max_event_size`` characters, ``SSEDecodeError`` is raised and the decoder must be discarded.
 """
 
 from __future__ import annotations
@@ -155,6 +155,10 @@ class SSEDecoder:
                     self._check_size()
                 return events
             line = self._take_line(text[position : match.start()])
+            if len(line) + self._data_size > self._max_event_size:
+                # The bound a pending line meets, met by a whole one too, so the verdict
+                # does not depend on where the network split the stream.
+                raise SSEDecodeError(f"event larger than {self._max_event_size} characters")
             if match.group() == "\r" and match.end() == len(text):
                 self._skip_line_feed = True  # a "\n" may open the next chunk
             position = match.end()
