@@ -144,7 +144,9 @@ async def _one(
         ok, error = _judge(response, text)
         status = response.status_code
     except (httpx.HTTPError, ValueError, KeyError, IndexError) as failure:
-        ok, error, status = False, f"{type(failure).__name__}: {failure}", 0
+        cause = failure.__cause__ or failure.__context__
+        detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        ok, error, status = False, f"{type(failure).__name__}: {failure}{detail}", 0
     return Outcome(index, started, time.monotonic(), status, ok, error)
 
 
@@ -179,7 +181,9 @@ async def run_phase(
 ) -> PhaseResult:
     """``count`` requests of one kind at once (started ``cfg.stagger`` apart)."""
     _reset(fake_url)
-    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
+    # One fresh connection per request: a pooled connection picked up just as the server
+    # closes it for idleness (uvicorn: 5 s) fails on the client's side, not the proxy's.
+    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
     timeout = httpx.Timeout(cfg.request_timeout + 30, connect=30)
     url = f"{proxy_url}/v1/chat/completions"
     begun = time.monotonic()
