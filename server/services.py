@@ -15,6 +15,7 @@ from server.metrics import Metrics
 from server.upstream.client import UpstreamClient
 from server.upstream.limiter import FairLimiter
 from server.upstream.llm import UpstreamLLM
+from server.upstream.transport import ShardedTransport
 
 logger = logging.getLogger("cepo_proxy")
 
@@ -57,10 +58,8 @@ async def build_services(settings: Settings, metrics: Metrics) -> AsyncIterator[
                     write=settings.read_timeout,
                     pool=settings.upstream_connect_timeout,
                 ),
-                limits=httpx.Limits(
-                    max_connections=limit + 8,
-                    max_keepalive_connections=limit + 8,
-                ),
+                # Small pools: httpcore's pool bookkeeping grows with the square of its size.
+                transport=ShardedTransport(limit + 8),
                 follow_redirects=False,
                 trust_env=False,
             )
