@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.perf.procs import start_fake, start_proxy
 from bench.reliability.load import LoadConfig, RoundResult, run_rounds
 from bench.reliability.report import section, write_section
-from bench.reliability.suite import REPO_ROOT, SuiteResult, run_suite
+from bench.reliability.suite import REPO_ROOT, SuiteResult, parse_junit, run_suite
 
 MEMORY_BOUND = 0.10
 
@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench/out/reliability")
     parser.add_argument("--results", type=Path, default=REPO_ROOT / "bench/RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument(
+        "--from-saved",
+        action="store_true",
+        help="rewrite the section from the last run's load.json and suite.xml (no new run)",
+    )
     return parser
 
 
@@ -67,18 +72,7 @@ def _fuzz_counts() -> dict[str, int]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    cfg = replace(
-        LoadConfig(),
-        cepo_requests=args.cepo,
-        stream_requests=args.streams,
-        rounds=args.rounds,
-        preset=args.preset,
-        upstream_max_concurrency=args.concurrency,
-    )
-    suite: SuiteResult | None = run_suite(args.out / "suite.xml") if args.suite else None
-    logs = args.out / "logs"
+def _run_load(cfg: LoadConfig, logs: Path) -> list[RoundResult]:
     with (
         start_fake(
             "fake",
@@ -92,7 +86,30 @@ def main(argv: list[str] | None = None) -> int:
             "proxy", logs, upstream_base_url=f"{fake.url}/v1", settings=cfg.proxy_settings()
         ) as proxy,
     ):
-        rounds = run_rounds(proxy.url, fake.url, proxy.rss_bytes, cfg, _progress)
+        return run_rounds(proxy.url, fake.url, proxy.rss_bytes, cfg, _progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    cfg = replace(
+        LoadConfig(),
+        cepo_requests=args.cepo,
+        stream_requests=args.streams,
+        rounds=args.rounds,
+        preset=args.preset,
+        upstream_max_concurrency=args.concurrency,
+    )
+    suite: SuiteResult | None = None
+    if args.from_saved:
+        saved = json.loads((args.out / "load.json").read_text())
+        cfg = LoadConfig(**saved["config"])
+        rounds = [RoundResult.from_dict(item) for item in saved["rounds"]]
+        if (args.out / "suite.xml").exists():
+            suite = parse_junit(args.out / "suite.xml")
+    else:
+        if args.suite:
+            suite = run_suite(args.out / "suite.xml")
+        rounds = _run_load(cfg, args.out / "logs")
     second, last = rounds[min(1, len(rounds) - 1)], rounds[-1]
     memory_ok = last.rss_bytes_idle <= second.rss_bytes_idle * (1 + MEMORY_BOUND)
     phases = [p for r in rounds for p in (r.cepo, r.streams)]
@@ -108,13 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     if suite is not None:
         checks["reliability suite passed"] = suite.failed == 0
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "load.json").write_text(
-        json.dumps({"config": cfg.__dict__, "rounds": [r.as_dict() for r in rounds]}, indent=1)
-    )
+    if not args.from_saved:
+        (args.out / "load.json").write_text(
+            json.dumps({"config": cfg.__dict__, "rounds": [r.as_dict() for r in rounds]}, indent=1)
+        )
     for name, ok in checks.items():
         print(f"{'ok  ' if ok else 'FAIL'} {name}")
     if not args.no_write:
-        command = "python -m bench.reliability" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
+        shown = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--from-saved"]
+        if args.from_saved and suite is not None and "--suite" not in shown:
+            shown.append("--suite")
+        command = "python -m bench.reliability " + " ".join(shown)
         write_section(
             args.results, section(cfg, rounds, memory_ok, suite, _fuzz_counts(), command.strip())
         )

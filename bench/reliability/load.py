@@ -97,6 +97,15 @@ class RoundResult:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoundResult:
+        return cls(
+            data["round"],
+            PhaseResult(**data["cepo"]),
+            PhaseResult(**data["streams"]),
+            data["rss_bytes_idle"],
+        )
+
 
 def _cepo_body(index: int, preset: str) -> dict[str, Any]:
     return {

@@ -20,7 +20,6 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _faults(suite: SuiteResult) -> list[str]:
-    contexts = sorted({where for by_context in suite.faults.values() for where in by_context})
     rows = []
     for fault in sorted(suite.faults):
         by_context = suite.faults[fault]
@@ -28,11 +27,12 @@ def _faults(suite: SuiteResult) -> list[str]:
         failed = [where for where, v in by_context.items() if v != "survived"]
         rows.append([fault, f"{survived} / {len(by_context)}", ", ".join(failed) or "none"])
     lines = [
-        f"Each fault injected on every upstream call of one context ({len(contexts)} contexts: "
-        "pass-through JSON and stream; CePO plan, execute, refine, final, rate, each with a "
-        "JSON and a streamed client; the live-streamed CePO answer). Survived = a degraded but "
-        "correct answer or a clear OpenAI error within the deadline, then no upstream call "
-        "open and the proxy's asyncio task count back at its baseline.",
+        "Each fault injected on every upstream call of one context: pass-through JSON and "
+        "stream; CePO plan, execute, refine, final and rate, each with a JSON and a streamed "
+        "client; the live-streamed CePO answer (connection refused: pass-through and CePO, "
+        "JSON and stream). Survived = a degraded but correct answer or a clear OpenAI error "
+        "within the deadline, then no upstream call open and the proxy's asyncio task count "
+        "back at its baseline.",
         "",
     ]
     return lines + _table(["fault", "contexts survived", "failed in"], rows)
@@ -110,6 +110,11 @@ def section(
         lines += [
             f"### Faults ({suite.passed} tests passed, {suite.failed} failed in the suite run)",
             "",
+            *(
+                [f"Failed in this run: {', '.join(f'`{name}`' for name in suite.failures)}.", ""]
+                if suite.failures
+                else []
+            ),
             *_faults(suite),
             "",
             "### Clients that leave, hostile input, shutdown",

@@ -28,6 +28,7 @@ class SuiteResult:
     faults: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     #: test function -> (passed, total)
     groups: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    failures: list[str] = field(default_factory=list)
 
 
 def run_suite(report: Path) -> SuiteResult:
@@ -58,6 +59,8 @@ def parse_junit(report: Path) -> SuiteResult:
         elif case.find("skipped") is not None:
             outcome = "skipped"
         setattr(result, outcome, getattr(result, outcome) + 1)
+        if outcome == "failed":
+            result.failures.append(f"{case.get('classname')}::{case.get('name')}")
         result.seconds += float(case.get("time") or 0)
         match = _PARAMS.match(case.get("name") or "")
         if match is None:
