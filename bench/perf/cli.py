@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--chart", type=Path, default=DEFAULT_CHART)
     parser.add_argument("--notes", type=Path, default=DEFAULT_NOTES)
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="measure nothing: rewrite RESULTS.md (and the chart) from OUT/perf.json",
+    )
     return parser
 
 
@@ -200,11 +205,20 @@ def main(argv: list[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(arguments)
     cfg = config_from(args)
-    try:
-        results = run(cfg, arguments)
-    except StartError as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 1
+    if args.render_only:
+        results = json.loads((cfg.out_dir / "perf.json").read_text())
+        s1 = results.get("cepo") or {}
+        cfg = replace(
+            cfg,
+            tokens=s1.get("tokens", cfg.tokens),
+            tokens_per_second=s1.get("tokens_per_second", cfg.tokens_per_second),
+        )
+    else:
+        try:
+            results = run(cfg, arguments)
+        except StartError as error:
+            print(f"bench: {error}", file=sys.stderr)
+            return 1
     if args.notes.is_file():
         results.setdefault("notes", []).extend(
             line[2:].strip()
