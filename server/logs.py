@@ -11,7 +11,12 @@ from typing import Any
 from config.settings import Settings
 
 #: Attributes every LogRecord has; anything else passed in ``extra`` is a field.
-_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+#: ``color_message`` is uvicorn's copy of its message with terminal colour codes.
+_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class JSONFormatter(logging.Formatter):

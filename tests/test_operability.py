@@ -307,3 +307,17 @@ def test_client_disconnect_is_logged_as_such(
         (line,) = (as_json(r) for r in access_log(1))
         assert line["outcome"] == "client_disconnected"
         assert slow.wait_until_idle(2.0)
+
+
+def test_log_lines_leave_out_uvicorns_colour_copy() -> None:
+    import json as _json
+    import logging
+
+    from server.logs import JSONFormatter
+
+    record = logging.makeLogRecord(
+        {"msg": "Uvicorn running", "color_message": "\x1b[1mUvicorn\x1b[0m"}
+    )
+    line = JSONFormatter().format(record)
+    assert "color_message" not in _json.loads(line)
+    assert "\x1b" not in line
