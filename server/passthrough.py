@@ -9,6 +9,7 @@ asked for one (``stream_options.include_usage``) and the upstream sent none.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -296,15 +297,10 @@ async def _event_batches(
 
 async def _events(response: httpx.Response, upstream: UpstreamClient) -> AsyncIterator[str]:
     """The ``data`` of each SSE event of an upstream response, our key scrubbed from it."""
-    decoder = SSEDecoder()
-    try:
-        async for raw in response.aiter_bytes():
-            for event in decoder.feed(raw):
-                yield upstream.scrub(event.data)
-        for event in decoder.flush():
-            yield upstream.scrub(event.data)
-    except httpx.HTTPError as error:
-        raise translate_read_error(error) from error
+    async with contextlib.aclosing(_event_batches(response, upstream)) as batches:
+        async for batch in batches:
+            for data in batch:
+                yield data
 
 
 def stream_error(error: BaseException) -> ProxyError:
