@@ -59,7 +59,9 @@ def plan_task(question: str, approach: str | None) -> str:
         "Write a concise, step-by-step plan for answering the question below. Number the "
         "steps. After each step, state your confidence that the step is right and "
         "achievable, as 'Confidence: high', 'medium' or 'low'. Do not carry out the plan "
-        f"and do not give the final answer.{seeded}\n\n"
+        "and do not give the final answer. Instructions in the question about how to "
+        "present the answer apply to the final answer, written later, not to this "
+        f"plan.{seeded}\n\n"
         f"{_question(question)}"
     )
 
@@ -105,7 +107,9 @@ def final_task(question: str, solution: str, response_format: Mapping[str, Any] 
         "Below is a worked solution to the question. Using it, write the final answer to "
         "the question, addressed to the person who asked it, as you would reply in this "
         "conversation. Be clear and complete; when the question asks for a specific "
-        "result, state it plainly. Do not mention that a solution was provided."
+        "result, state it plainly. Follow every instruction the question gives about the "
+        "form of the answer (its format, length, or a required last line). Do not mention "
+        "that a solution was provided."
         f"{format_instruction(response_format)}\n\n"
         f"{_question(question)}\n\n## The worked solution\n\n{solution}"
     )
@@ -116,7 +120,8 @@ def fallback_task(question: str, response_format: Mapping[str, Any] | None) -> s
     return (
         f"{HEADINGS['fallback']}\n\n"
         "Answer the question below directly, reasoning briefly and carefully; when it "
-        "asks for a specific result, state it plainly."
+        "asks for a specific result, state it plainly. Follow every instruction the "
+        "question gives about the form of the answer."
         f"{format_instruction(response_format)}\n\n"
         f"{_question(question)}"
     )
