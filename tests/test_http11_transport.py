@@ -293,6 +293,29 @@ async def test_chunked_request_body_from_an_async_generator() -> None:
         assert seen["body"] == "hello streamed world"
 
 
+async def test_request_with_an_unread_byte_stream() -> None:
+    async with ScriptedServer(serve_echo) as server:
+        transport = LeanTransport(max_connections=1)
+        request = httpx.Request(
+            "PUT", server.url, headers={"content-length": "3"}, stream=httpx.ByteStream(b"abc")
+        )
+        reply = await transport.handle_async_request(request)
+        await reply.aread()
+        assert json.loads(reply.content)["body"] == "abc"
+        await transport.aclose()
+
+
+async def test_bytes_after_the_end_of_a_response_retire_the_connection() -> None:
+    async def handler(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            await peer.send(response(b"[1]") + response(b"[2]"))
+
+    async with ScriptedServer(handler) as server, lean_client() as (client, _):
+        assert (await client.get(server.url)).json() == [1]
+        assert (await client.get(server.url)).json() == [1]
+        assert server.connections == 2
+
+
 async def test_header_values_with_line_breaks_are_refused() -> None:
     async with ScriptedServer(serve_echo) as server, lean_client() as (client, _):
         with pytest.raises(httpx.LocalProtocolError):

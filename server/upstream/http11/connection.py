@@ -58,6 +58,7 @@ class Connection(asyncio.Protocol):
         self._write_paused = False
         self._read_paused = False
         self._in_use = False
+        self._closing = False
         self._eof = False
         self._lost = False
         #: Resolved when the socket is closed.
@@ -87,12 +88,12 @@ class Connection(asyncio.Protocol):
     @property
     def reusable(self) -> bool:
         """The exchange ended cleanly and both sides allow another one on this socket."""
-        return self._message_complete and self._keep_alive and not (self._eof or self._lost)
+        return self._message_complete and self._keep_alive and self.usable_when_idle
 
     @property
     def usable_when_idle(self) -> bool:
         """Idle and still open: the server has not closed it or sent stray bytes."""
-        return not (self._eof or self._lost)
+        return not (self._closing or self._eof or self._lost)
 
     @property
     def message_complete(self) -> bool:
@@ -165,6 +166,7 @@ class Connection(asyncio.Protocol):
         """Close the socket now (no graceful TLS shutdown); the peer sees the disconnect."""
         if not self._message_complete and self._failure is None:
             self._failure = httpx.ReadError("connection closed by the client")
+        self._closing = True
         if self._transport is not None:
             self._transport.abort()
 
@@ -238,6 +240,7 @@ class Connection(asyncio.Protocol):
     def _fail(self, error: httpx.TransportError) -> None:
         if self._failure is None:
             self._failure = error
+        self._closing = True
         if self._transport is not None:
             self._transport.abort()
 
@@ -254,6 +257,11 @@ class Connection(asyncio.Protocol):
             self._keep_alive = False
 
     # -- httptools callbacks -------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self._message_complete:
+            # A second response to one request: stop parsing, never reuse the connection.
+            raise httpx.RemoteProtocolError("bytes after the end of the response")
+
     def on_status(self, status: bytes) -> None:
         self._reason += status
 

@@ -48,7 +48,10 @@ async def send_request(
     head = request_head(request)
     stream = request.stream
     if isinstance(stream, httpx.ByteStream):
-        body = request.content
+        try:
+            body = request.content
+        except httpx.RequestNotRead:  # built with ``stream=ByteStream(...)``
+            body = await request.aread()
         if len(body) <= _JOIN_LIMIT:
             connection.write(head + body)
         else:
