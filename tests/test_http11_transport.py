@@ -522,6 +522,45 @@ async def test_unsupported_scheme_and_closed_transport() -> None:
         await transport.handle_async_request(httpx.Request("GET", "http://127.0.0.1:1/"))
 
 
+async def test_unaccepted_connection_raises_connect_timeout() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        # Fill the accept queue: further SYNs are dropped, so connecting hangs.
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            async with lean_client() as (client, transport):
+                with pytest.raises(httpx.ConnectTimeout):
+                    await client.get(
+                        f"http://127.0.0.1:{port}/", timeout=httpx.Timeout(WAIT, connect=0.2)
+                    )
+                assert transport.pool.open_connections == 0
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+async def test_server_that_does_not_read_raises_write_timeout() -> None:
+    done = asyncio.Event()
+
+    async def handler(peer: Peer) -> None:
+        await done.wait()  # never reads the request
+
+    async with ScriptedServer(handler) as server, lean_client() as (client, transport):
+        with pytest.raises(httpx.WriteTimeout):
+            await client.post(
+                server.url,
+                content=b"x" * (32 * 1024 * 1024),
+                timeout=httpx.Timeout(WAIT, write=0.2),
+            )
+        assert transport.pool.open_connections == 0
+        done.set()
+
+
 async def test_stall_before_the_head_raises_read_timeout() -> None:
     async def handler(peer: Peer) -> None:
         await peer.read_request()
