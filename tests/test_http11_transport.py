@@ -751,3 +751,40 @@ async def test_https_against_a_self_signed_server(certificate: tuple[Path, Path]
         async with lean_client() as (client, _):  # default trust store: not trusted
             with pytest.raises(httpx.ConnectError):
                 await client.get(server.url)
+
+
+# -- uvloop ----------------------------------------------------------------------------
+
+#: Scenarios run again under uvloop, the loop uvicorn picks (its transports are not
+#: subclasses of asyncio's and buffer, pause and abort in their own way).
+UVLOOP_SCENARIOS: list[Callable[[], Awaitable[None]]] = [
+    test_json_post_round_trip,
+    test_sequential_requests_reuse_one_connection,
+    test_idle_connection_closed_by_the_server_is_replaced,
+    test_large_body_is_streamed_with_backpressure,
+    test_reset_mid_body_raises_read_error,
+    test_stall_mid_body_raises_read_timeout,
+    test_closing_the_response_mid_body_disconnects_and_frees_the_slot,
+    test_cancelling_while_waiting_for_the_head_disconnects_and_frees_the_slot,
+    test_aclose_closes_every_connection,
+]
+
+
+@pytest.mark.parametrize("scenario", UVLOOP_SCENARIOS, ids=lambda s: s.__name__[5:])
+def test_under_uvloop(scenario: Callable[[], Awaitable[None]]) -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def checked() -> None:
+        before = asyncio.all_tasks()
+        await scenario()
+        await asyncio.sleep(0)
+        assert asyncio.all_tasks() - before - {asyncio.current_task()} == set()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(checked())
+
+
+def test_https_under_uvloop(certificate: tuple[Path, Path]) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(test_https_against_a_self_signed_server(certificate))
