@@ -57,6 +57,7 @@ class UpstreamClient:
         self.limiter = limiter
         self.max_retries = max_retries
         self.metrics = metrics
+        self._urls: dict[str, httpx.URL] = {}
 
     # -- public ---------------------------------------------------------------------
     async def get_json(self, path: str) -> Any:
@@ -111,8 +112,12 @@ class UpstreamClient:
                 await response.aclose()
 
     # -- internals ------------------------------------------------------------------
-    def _url(self, path: str) -> str:
-        return f"{self.base_url}/{path.lstrip('/')}"
+    def _url(self, path: str) -> httpx.URL:
+        """The URL of ``path``, parsed once (httpx parses a string URL on every request)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(f"{self.base_url}/{path.lstrip('/')}")
+        return url
 
     def _headers(self) -> dict[str, str]:
         key = forwarded_key.get() or self._api_key
