@@ -10,6 +10,7 @@ import pytest
 
 from config.settings import Settings, load_settings
 from server.app import create_app
+from server.http_protocol import protocol_class
 from tests.fake_upstream import FakeUpstream
 from tests.servers import serve_in_thread
 
@@ -40,7 +41,7 @@ def make_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyFactory]:
                 )
             values.update(overrides)
             settings: Settings = load_settings(None, **values)
-            return stack.enter_context(serve_in_thread(create_app(settings)))
+            return stack.enter_context(serve_in_thread(create_app(settings), http=protocol_class()))
 
         yield make
 

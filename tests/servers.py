@@ -66,6 +66,7 @@ def serve_in_thread(
         "access_log": False,
         "ws": "none",
         "lifespan": "auto",
+        "loop": "asyncio",  # as `cepo-proxy serve` runs (server/cli.py)
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_TIMEOUT,
     }
     options.update(uvicorn_kwargs)

@@ -81,8 +81,9 @@ class Exchange:
         """Abort the connection with a TCP reset; returns once uvicorn has seen it close."""
         cycle = getattr(self._send, "__self__", None)
         transport = getattr(cycle, "transport", None)
-        if not isinstance(transport, asyncio.Transport):
-            raise RuntimeError("reset() needs the app to run directly under uvicorn's h11 protocol")
+        # asyncio's or uvloop's transport (uvloop's is not an asyncio.Transport subclass).
+        if transport is None or not hasattr(transport, "abort"):
+            raise RuntimeError("reset() needs the app to run directly under uvicorn")
         if self.started:
             for _ in range(200):
                 if transport.get_write_buffer_size() == 0:

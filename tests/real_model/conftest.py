@@ -16,6 +16,7 @@ from contextlib import ExitStack
 import pytest
 
 from config.settings import load_settings
+from server.http_protocol import protocol_class
 from server.local_model import DEFAULT_MODEL_KEY, LocalModelError, resolve_model_path
 from server.local_model.managed import ensure_llama_installed
 from tests import servers
@@ -62,5 +63,7 @@ def proxy_url(model_path: str) -> Iterator[str]:
         with pytest.MonkeyPatch.context() as patch:
             # The llama.cpp child loads the model inside the lifespan: allow for it.
             patch.setattr(servers, "STARTUP_TIMEOUT", PROXY_START_TIMEOUT)
-            base_url = stack.enter_context(servers.serve_in_thread(create_app(settings)))
+            base_url = stack.enter_context(
+                servers.serve_in_thread(create_app(settings), http=protocol_class())
+            )
         yield f"{base_url}/v1"
