@@ -27,7 +27,7 @@ from typing import Any
 
 import anyio
 from sse_starlette import EventSourceResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from server.errors import ProxyError
 
@@ -37,6 +37,7 @@ DONE = b"data: [DONE]\n\n"
 KEEPALIVE_SECONDS = 10.0
 _QUEUE_SIZE = 64
 _END = object()
+_WAKE = object()
 
 
 def sse_bytes(payload: dict[str, Any] | str) -> bytes:
@@ -73,6 +74,16 @@ class SSEResponse(EventSourceResponse):
         )
         self._resources = resources
 
+    async def _send_with_timeout(self, send: Send, message: Message) -> None:
+        # sse-starlette wraps every send in a cancel scope for its optional send timeout.
+        # We set none, and the scope costs about as much as the send itself, once per
+        # relayed event (issue 7). (An override of a private method: should it be renamed
+        # upstream, this is simply no longer called and nothing else changes.)
+        if self.send_timeout is None:
+            await send(message)
+        else:
+            await super()._send_with_timeout(send, message)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
@@ -96,6 +107,16 @@ async def pump(
     short. Closing this generator cancels the producer and waits for it.
     """
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_SIZE)
+    # Ends that do not come through the queue (the producer cancelled from outside, the
+    # shutdown grace period over). They are taken once the queue is empty, so every chunk
+    # emitted before them still goes out. Waiting is one ``queue.get()`` per chunk, not a
+    # task and an ``asyncio.wait`` per chunk: this loop runs for every relayed event.
+    ends: list[ProxyError] = []
+
+    def end_with(error: ProxyError) -> None:
+        ends.append(error)
+        if not queue.full():  # a full queue means the consumer is not waiting
+            queue.put_nowait(_WAKE)
 
     async def run() -> None:
         try:
@@ -106,38 +127,32 @@ async def pump(
             await queue.put(on_error(error))
         await queue.put(_END)
 
+    def producer_done(task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            end_with(ProxyError(502, "stream ended unexpectedly", error_type="server_error"))
+
+    def shutdown_over(task: asyncio.Task[None]) -> None:
+        if not task.cancelled():
+            end_with(
+                ProxyError(
+                    503,
+                    "the server is shutting down; the response was cut short",
+                    error_type="server_error",
+                    code="server_shutdown",
+                )
+            )
+
     producer = asyncio.create_task(run())
+    producer.add_done_callback(producer_done)
     stop_task: asyncio.Task[None] | None = None
     if shutdown_event is not None:
         stop_task = asyncio.create_task(_after_shutdown(shutdown_event, grace_seconds))
+        stop_task.add_done_callback(shutdown_over)
     try:
         while True:
-            if not queue.empty():
-                item = queue.get_nowait()
-            else:
-                getter = asyncio.ensure_future(queue.get())
-                waiting: set[asyncio.Future[Any]] = {getter, producer}
-                if stop_task is not None:
-                    waiting.add(stop_task)
-                try:
-                    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    if not getter.done():
-                        getter.cancel()
-                if getter.done() and not getter.cancelled():
-                    item = getter.result()
-                elif producer.done() and queue.empty():
-                    # The producer ended without its sentinel: it was cancelled.
-                    item = ProxyError(502, "stream ended unexpectedly", error_type="server_error")
-                elif stop_task is not None and stop_task.done():
-                    item = ProxyError(
-                        503,
-                        "the server is shutting down; the response was cut short",
-                        error_type="server_error",
-                        code="server_shutdown",
-                    )
-                else:
-                    continue
+            item = ends[0] if ends and queue.empty() else await queue.get()
+            if item is _WAKE:
+                continue
             if item is _END:
                 break
             if isinstance(item, ProxyError):

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from server.body import read_json_object
-from server.deps import ServicesDep
+from server.deps import services_of
 from server.errors import validation_error
 from server.passthrough_api import passthrough_response
 from server.protocol import ChatCompletionRequest
@@ -42,7 +42,8 @@ def _request_body_doc() -> dict[str, Any]:
 
 
 @router.post("/v1/chat/completions", response_model=None, openapi_extra=_request_body_doc())
-async def chat_completions(request: Request, services: ServicesDep) -> Response:
+async def chat_completions(request: Request) -> Response:
+    services = services_of(request)
     settings = services.settings
     body = await read_json_object(request, settings.max_body_bytes)
     try:

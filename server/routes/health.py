@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from reasoning.llm import LLMError
 from server.deps import ServicesDep
@@ -11,12 +11,18 @@ from server.deps import ServicesDep
 router = APIRouter()
 
 
-@router.get("/health", include_in_schema=False)
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+_OK = b'{"status":"ok"}'
 
 
-@router.get("/ready", include_in_schema=False)
+# ``response_model=None`` and ready-made responses throughout: a return annotation would make
+# FastAPI build a pydantic model per route at import (start-up time is a goal, issue 7) and
+# validate every answer through it.
+@router.get("/health", include_in_schema=False, response_model=None)
+async def health() -> Response:
+    return Response(_OK, media_type="application/json")
+
+
+@router.get("/ready", include_in_schema=False, response_model=None)
 async def ready(services: ServicesDep) -> JSONResponse:
     try:
         await services.upstream.get_json("models")

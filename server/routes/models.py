@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.responses import JSONResponse
 
 from reasoning.llm import LLMError
 from server.deps import ServicesDep
@@ -13,8 +14,8 @@ from server.errors import from_llm_error
 router = APIRouter()
 
 
-@router.get("/v1/models")
-async def list_models(services: ServicesDep) -> dict[str, Any]:
+@router.get("/v1/models", response_model=None)
+async def list_models(services: ServicesDep) -> JSONResponse:
     try:
         listing = await services.upstream.get_json("models")
     except LLMError as error:
@@ -35,4 +36,4 @@ async def list_models(services: ServicesDep) -> dict[str, Any]:
                 "parent": card["id"],
             }
         )
-    return {"object": "list", "data": models}
+    return JSONResponse({"object": "list", "data": models})
