@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from config.settings import load_settings
 from reasoning.prompts import HEADINGS
 from server.app import create_app
+from server.http_protocol import protocol_class
 from tests.servers import serve_in_thread
 
 #: Seconds a count or a condition may take to settle before a test fails.
@@ -37,11 +38,22 @@ class LoopProbe:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: HTTP requests the app is handling now, and has finished (read from any thread).
+        self.in_flight = 0
+        self.completed = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            self.completed += 1
 
     def task_count(self) -> int:
         """The number of unfinished asyncio tasks on the app's loop (this probe's own
@@ -98,7 +110,7 @@ class InThreadProxy:
 def proxy_in_thread(**settings: Any) -> Iterator[InThreadProxy]:
     """Serve ``create_app(load_settings(None, **settings))`` in a thread with a loop probe."""
     probe = LoopProbe(create_app(load_settings(None, **settings)))
-    with serve_in_thread(probe) as url:
+    with serve_in_thread(probe, http=protocol_class()) as url:
         yield InThreadProxy(url, probe)
 
 
@@ -213,7 +225,13 @@ class RawRequest:
     (invalid headers) or leave at an exact point of the response (``read_until``, ``close``).
     """
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, timeout: float = 10.0, *, probe: LoopProbe | None = None
+    ) -> None:
+        #: The probe of the proxy it talks to, when the test wants to know it finished, and
+        #: how many requests that proxy had finished before this one was sent.
+        self.probe = probe
+        self.completed_before = probe.completed if probe is not None else 0
         url = httpx.URL(base_url)
         assert url.host in ("127.0.0.1", "localhost")
         self._sock = socket.create_connection(("127.0.0.1", url.port or 80), timeout=timeout)
@@ -237,6 +255,10 @@ class RawRequest:
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         head = ("\r\n".join(lines) + "\r\n").encode("latin-1") + raw_headers + b"\r\n"
         self._sock.sendall(head + body)
+
+    def send_raw(self, data: bytes) -> None:
+        """Send ``data`` as it is (a request no client library would produce)."""
+        self._sock.sendall(data)
 
     def post_json(self, path: str, body: Any, headers: dict[str, str] | None = None) -> None:
         self.send("POST", path, json.dumps(body).encode(), headers)

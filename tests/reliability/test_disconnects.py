@@ -94,6 +94,14 @@ def leave_and_check(request: RawRequest, fake: FakeUpstream, *, expect_open: boo
     assert wait_for(lambda: fake.open_calls == 0, CANCEL_WITHIN), (
         f"{fake.open_calls} upstream calls still open {CANCEL_WITHIN}s after the client left"
     )
+    # Calls may start "in the moment before the proxy noticed" (a client that leaves with
+    # its request may be seen gone only after the first calls went out): count from the
+    # moment the proxy finished with the request.
+    probe = request.probe
+    if probe is not None:
+        finished = wait_for(lambda: probe.completed > request.completed_before, CANCEL_WITHIN)
+        assert finished, f"the proxy still handles the request {CANCEL_WITHIN}s after it left"
+        assert wait_for(lambda: fake.open_calls == 0, CANCEL_WITHIN)
     calls = fake.calls
     time.sleep(QUIET_AFTER)
     assert fake.open_calls == 0, "an upstream call was opened after the client left"
@@ -114,7 +122,7 @@ def start(proxy: InThreadProxy) -> Iterator[Start]:
     opened: list[RawRequest] = []
 
     def send(body: dict[str, Any], mode: str = "verbose") -> RawRequest:
-        request = RawRequest(proxy.url)
+        request = RawRequest(proxy.url, probe=proxy.probe)
         opened.append(request)
         request.post_json(PATH, body, {"X-Reasoning-Mode": mode})
         return request

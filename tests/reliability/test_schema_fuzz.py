@@ -3,12 +3,14 @@
 
 Checks, for every generated request: never a 5xx of the proxy's own making (a 502 / 504
 would be the scripted upstream's fault, and it answers every valid call), every error in
-the OpenAI envelope, every 200 a whole answer or a whole stream. Afterwards nothing is left
-open (the ``clean`` fixture of the last test).
+the OpenAI envelope, every 200 a whole answer or a whole stream (or, where schemathesis
+stopped reading a stream after its 20-event limit, well-formed chunks up to there).
+Afterwards nothing is left open (the ``clean`` fixture of the last test).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -53,11 +55,25 @@ def test_schema_fuzz(case: Any, proxy: InThreadProxy) -> None:
         assert is_envelope(response.json()), response.text[:300]
     elif content_type.startswith("text/event-stream"):
         lines = sse_data(response.text)
-        assert lines and lines[-1] == "[DONE]", (repr(case.body)[:800], response.text[-300:])
-        read_stream(lines)
+        if response.stream_cut_short:
+            # schemathesis reads at most 20 events of a stream (its default), then hangs up:
+            # the prefix it kept must be well-formed chunks, no error among them.
+            assert lines and all(is_chunk(line) for line in lines), response.text[-300:]
+        else:
+            assert lines and lines[-1] == "[DONE]", (repr(case.body)[:800], response.text[-300:])
+            read_stream(lines)
     else:
         body = response.json()
         assert "choices" in body or body.get("object") == "list", response.text[:300]
+
+
+def is_chunk(line: str) -> bool:
+    """A ``chat.completion.chunk`` that is not an error."""
+    try:
+        chunk = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(chunk, dict) and chunk.get("object") == "chat.completion.chunk"
 
 
 def test_fuzzing_left_nothing_behind(clean: FakeUpstream, proxy: InThreadProxy) -> None:
