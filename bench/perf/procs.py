@@ -30,6 +30,9 @@ import psutil
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Where optillm's own virtual environment is installed (git-ignored).
 OPTILLM_VENV = REPO_ROOT / "bench" / ".optillm" / "venv"
+#: A virtual environment with the proxy and its runtime dependencies only (`pip install -e .`,
+#: no dev or bench extras), as `make run` and the Docker image have it; git-ignored.
+RUNTIME_VENV = REPO_ROOT / "bench" / ".runtime" / "venv"
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 10.0
 _POLL_SECONDS = 0.005
@@ -223,7 +226,12 @@ def start_fake(
 
 
 def start_proxy(
-    name: str, log_dir: Path, *, upstream_base_url: str, settings: dict[str, str] | None = None
+    name: str,
+    log_dir: Path,
+    *,
+    upstream_base_url: str,
+    settings: dict[str, str] | None = None,
+    python: str = sys.executable,
 ) -> Service:
     """``python -m server serve`` against ``upstream_base_url``; ready at ``/health``."""
     port = free_port()
@@ -234,8 +242,25 @@ def start_proxy(
         "CEPO_LOG_LEVEL": "warning",
         **(settings or {}),
     }
-    argv = [sys.executable, "-m", "server", "serve", "--port", str(port)]
+    argv = [python, "-m", "server", "serve", "--port", str(port)]
     return _started(name, argv, env, port, "/health", log_dir)
+
+
+def runtime_python() -> Path | None:
+    """The Python of :data:`RUNTIME_VENV`, created (once, then refreshed) when missing;
+    ``None`` when it cannot be built (no network for pip, for example)."""
+    python = RUNTIME_VENV / "bin" / "python"
+    try:
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(RUNTIME_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "-e", str(REPO_ROOT)],
+            check=True,
+            timeout=900,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return python
 
 
 def optillm_executable() -> Path | None:

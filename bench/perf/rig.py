@@ -37,6 +37,8 @@ class BenchConfig:
     passthrough_concurrency: tuple[int, ...] = (1, 64)
     many_streams: int = 500
     startup_repeats: int = 3
+    #: Also time start-up in a runtime-only environment (bench/.runtime, built once).
+    runtime_env: bool = True
     scenarios: frozenset[int] = frozenset({1, 2, 3, 4})
     optillm: bool = True
     optillm_start_timeout: float = 180.0
@@ -76,6 +78,7 @@ class BenchConfig:
             passthrough_concurrency=(1, 4),
             many_streams=20,
             startup_repeats=1,
+            runtime_env=False,
             optillm=False,
         )
 
