@@ -164,13 +164,7 @@ class SSEDecoder:
             if match.group() == "\r" and match.end() == len(text):
                 self._skip_line_feed = True  # a "\n" may open the next chunk
             position = match.end()
-            if line:
-                self._process_line(line)
-                self._check_size()
-            else:
-                event = self._dispatch()
-                if event is not None:
-                    events.append(event)
+            self._end_line(line, events)
 
     def _feed_lf_text(self, text: str) -> list[ServerSentEvent]:
         """:meth:`_feed_text` for text whose lines all end in ``"\n"`` (what every LLM server
@@ -182,18 +176,22 @@ class SSEDecoder:
             line = self._take_line(piece)
             if len(line) + self._data_size > self._max_event_size:
                 raise SSEDecodeError(f"event larger than {self._max_event_size} characters")
-            if line:
-                self._process_line(line)
-                self._check_size()
-            else:
-                event = self._dispatch()
-                if event is not None:
-                    events.append(event)
+            self._end_line(line, events)
         if rest:
             self._line_parts.append(rest)
             self._line_size += len(rest)
             self._check_size()
         return events
+
+    def _end_line(self, line: str, events: list[ServerSentEvent]) -> None:
+        """A complete line: a field of the pending event, or (empty) the end of it."""
+        if line:
+            self._process_line(line)
+            self._check_size()
+        else:
+            event = self._dispatch()
+            if event is not None:
+                events.append(event)
 
     def _take_line(self, tail: str) -> str:
         if not self._line_parts:

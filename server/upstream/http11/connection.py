@@ -110,15 +110,10 @@ class Connection(asyncio.Protocol):
             return
         waiter = self._loop.create_future()
         self._drain_waiter = waiter
-        timer = None
-        if write_timeout is not None:
-            timer = self._loop.call_later(write_timeout, _expire, waiter, httpx.WriteTimeout)
         try:
-            await waiter
+            await self._until(waiter, write_timeout, httpx.WriteTimeout)
         finally:
             self._drain_waiter = None
-            if timer is not None:
-                timer.cancel()
 
     async def receive_head(
         self, read_timeout: float | None
@@ -173,13 +168,25 @@ class Connection(asyncio.Protocol):
     async def _wait(self, read_timeout: float | None) -> None:
         waiter = self._loop.create_future()
         self._waiter = waiter
+        try:
+            await self._until(waiter, read_timeout, httpx.ReadTimeout)
+        finally:
+            self._waiter = None
+
+    async def _until(
+        self,
+        waiter: asyncio.Future[None],
+        seconds: float | None,
+        error: type[httpx.TimeoutException],
+    ) -> None:
+        """Await ``waiter``; after ``seconds`` it fails with ``error``. (A timer on the
+        future, not ``asyncio.timeout``: this runs for every read, and no task is involved.)"""
         timer = None
-        if read_timeout is not None:
-            timer = self._loop.call_later(read_timeout, _expire, waiter, httpx.ReadTimeout)
+        if seconds is not None:
+            timer = self._loop.call_later(seconds, _expire, waiter, error)
         try:
             await waiter
         finally:
-            self._waiter = None
             if timer is not None:
                 timer.cancel()
 
