@@ -12,8 +12,7 @@ from server.services import Services
 async def get_services(request: Request) -> Services:
     """Async on purpose: FastAPI runs a sync dependency in a worker thread, a thread hop
     (and two context switches) on every request for one attribute read."""
-    services: Services = request.app.state.services
-    return services
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -16,6 +16,7 @@ import json
 from functools import cache
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
 
 _MESSAGE = "invalid HTTP request: the request could not be parsed ({reason})"
 
@@ -43,12 +44,19 @@ def invalid_request_bytes(reason: str, default_headers: list[tuple[bytes, bytes]
     return b"".join(head) + body
 
 
-class EnvelopeH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol; its invalid-request answer is an OpenAI error."""
+class _EnvelopeRefusal:
+    """Mixin for a uvicorn protocol: its invalid-request answer is an OpenAI error."""
+
+    transport: asyncio.Transport
+    server_state: ServerState
 
     def send_400_response(self, msg: str) -> None:
         self.transport.write(invalid_request_bytes(msg, self.server_state.default_headers))
         self.transport.close()
+
+
+class EnvelopeH11Protocol(_EnvelopeRefusal, H11Protocol):
+    """uvicorn's h11 protocol, refusals in the OpenAI envelope."""
 
 
 @cache
@@ -59,11 +67,7 @@ def protocol_class() -> type[asyncio.Protocol]:
     except ImportError:  # httptools is not installed: h11, as uvicorn's "auto" would pick
         return EnvelopeH11Protocol
 
-    class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol; its invalid-request answer is an OpenAI error."""
-
-        def send_400_response(self, msg: str) -> None:
-            self.transport.write(invalid_request_bytes(msg, self.server_state.default_headers))
-            self.transport.close()
+    class EnvelopeHttpToolsProtocol(_EnvelopeRefusal, HttpToolsProtocol):
+        """uvicorn's httptools protocol, refusals in the OpenAI envelope."""
 
     return EnvelopeHttpToolsProtocol

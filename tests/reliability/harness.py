@@ -38,8 +38,7 @@ class LoopProbe:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.loop: asyncio.AbstractEventLoop | None = None
-        #: HTTP requests the app is handling now, and has finished (read from any thread).
-        self.in_flight = 0
+        #: HTTP requests the app has finished (read from any thread).
         self.completed = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -48,11 +47,9 @@ class LoopProbe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        self.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
             self.completed += 1
 
     def task_count(self) -> int:
