@@ -39,6 +39,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for module in (health, models, chat, metrics_route):
         app.include_router(module.router)
+    # Added first = innermost: the chat route is served right after auth.
+    app.add_middleware(chat.ChatLane)
     # Added last = outermost: observation sees every request, rejected ones included.
     app.add_middleware(AuthMiddleware, settings=settings)
     app.add_middleware(ObserveMiddleware, metrics=metrics)

@@ -111,15 +111,14 @@ def validation_error(errors: list[Any]) -> ProxyError:
     return ProxyError(400, message, param=param, code="invalid_value")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Answer every framework error in the OpenAI envelope."""
-
-    async def on_proxy_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ProxyError)
+def error_response(exc: Exception) -> Response:
+    """The response for an exception a handler raised: the OpenAI envelope for ours and
+    the framework's, a 499 for a client that left mid-body, a logged 500 for the rest."""
+    if isinstance(exc, ProxyError):
         return exc.response()
-
-    async def on_http_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, RequestValidationError):
+        return validation_error(list(exc.errors())).response()
+    if isinstance(exc, StarletteHTTPException):
         kinds = {404: "not_found_error", 405: "invalid_request_error"}
         codes = {404: "not_found", 405: "method_not_allowed"}
         return ProxyError(
@@ -129,25 +128,28 @@ def install_error_handlers(app: FastAPI) -> None:
             code=codes.get(exc.status_code),
             headers=dict(exc.headers or {}),
         ).response()
-
-    async def on_validation_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        return validation_error(list(exc.errors())).response()
-
-    async def on_client_disconnect(_: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientDisconnect):
         # The client left while its body was being read: not an error of ours, and no
         # one is there to read an answer (499, nginx's "client closed request").
         logger.info("client disconnected before its request body was read")
         return Response(status_code=499)
+    logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+    return ProxyError(
+        500, "internal error", error_type="server_error", code="internal_error"
+    ).response()
 
-    async def on_unexpected(_: Request, exc: Exception) -> Response:
-        logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
-        return ProxyError(
-            500, "internal error", error_type="server_error", code="internal_error"
-        ).response()
 
-    app.add_exception_handler(ProxyError, on_proxy_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(ClientDisconnect, on_client_disconnect)
-    app.add_exception_handler(Exception, on_unexpected)
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every framework error in the OpenAI envelope (see :func:`error_response`)."""
+
+    async def handle(_: Request, exc: Exception) -> Response:
+        return error_response(exc)
+
+    for kind in (
+        ProxyError,
+        StarletteHTTPException,
+        RequestValidationError,
+        ClientDisconnect,
+        Exception,
+    ):
+        app.add_exception_handler(kind, handle)

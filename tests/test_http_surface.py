@@ -64,6 +64,28 @@ def test_unknown_route_and_wrong_method(proxy: str) -> None:
     assert_envelope(httpx.get(f"{proxy}/v1/chat/completions"), 405)
 
 
+def test_a_bug_in_the_chat_route_is_a_500_envelope_without_details(
+    proxy: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The chat route is served beneath FastAPI's exception layer (``ChatLane``); an
+    unexpected error there still becomes the same 500 envelope, logged, nothing leaked."""
+    from server.routes import chat
+
+    async def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("internal detail sk-not-for-clients")
+
+    monkeypatch.setattr(chat, "passthrough_response", broken)
+    with caplog.at_level("ERROR", logger="cepo_proxy.errors"):
+        response = httpx.post(
+            f"{proxy}/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+        )
+    error = assert_envelope(response, 500)
+    assert error["code"] == "internal_error"
+    assert "sk-not-for-clients" not in response.text
+    assert any("RuntimeError" in record.getMessage() for record in caplog.records)
+
+
 def test_unreachable_upstream_is_a_502(make_proxy: ProxyFactory) -> None:
     from tests.servers import unused_loopback_url
 
