@@ -24,6 +24,7 @@ from server import passthrough
 from server.metrics import Metrics
 from server.protocol import ChatCompletionRequest
 from server.upstream.client import UpstreamClient
+from server.upstream.http_client import UpstreamHTTPClient
 from server.upstream.limiter import FairLimiter
 from server.upstream.llm import UpstreamLLM
 from tests.fake_upstream import FakeUpstream, Fault
@@ -173,7 +174,7 @@ def upstream_answering(body: bytes, content_type: str) -> UpstreamClient:
         return httpx.Response(200, content=body, headers={"content-type": content_type})
 
     return UpstreamClient(
-        httpx.AsyncClient(transport=httpx.MockTransport(answer)),
+        UpstreamHTTPClient(transport=httpx.MockTransport(answer)),
         base_url="http://upstream.invalid/v1",
         api_key=UPSTREAM_KEY,
         kind=KINDS["openai"],

@@ -27,7 +27,54 @@ async def test_cookies_set_by_an_upstream_are_never_sent_back() -> None:
 
 def test_cookies_cannot_be_configured() -> None:
     with pytest.raises(TypeError):
-        UpstreamHTTPClient(cookies={"a": "b"})
-    client = UpstreamHTTPClient()
+        UpstreamHTTPClient(
+            transport=httpx.MockTransport(lambda _: httpx.Response(204)), cookies={"a": "b"}
+        )
+    client = UpstreamHTTPClient(transport=httpx.MockTransport(lambda _: httpx.Response(204)))
     with pytest.raises(TypeError):
         client.cookies = {"a": "b"}
+
+
+async def test_the_direct_post_carries_what_build_request_would() -> None:
+    """``UpstreamClient`` posts through ``send_direct`` (past the client's auth, redirect and
+    cookie layers): the request still has the client's default headers, JSON content, the
+    key and the client's timeouts, and the response keeps its request."""
+    from config.upstream_kinds import KINDS
+    from server.metrics import Metrics
+    from server.upstream.client import UpstreamClient
+    from server.upstream.limiter import FairLimiter
+
+    seen: list[httpx.Request] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"choices": []})
+
+    timeout = httpx.Timeout(connect=1.5, read=7.0, write=7.0, pool=2.5)
+    http = UpstreamHTTPClient(transport=httpx.MockTransport(upstream), timeout=timeout)
+    client = UpstreamClient(
+        http,
+        base_url="http://127.0.0.1:9/v1",
+        api_key="sk-upstream",
+        kind=KINDS["openai"],
+        limiter=FairLimiter(1),
+        max_retries=0,
+        metrics=Metrics("openai"),
+    )
+    async with http:
+        data, _ = await client.post_json("chat/completions", {"model": "m", "text": "héllo"})
+        expected = http.build_request(
+            "POST",
+            "http://127.0.0.1:9/v1/chat/completions",
+            json={"model": "m", "text": "héllo"},
+            headers={"accept": "application/json", "authorization": "Bearer sk-upstream"},
+        )
+    assert data == {"choices": []}
+    (sent,) = seen
+    assert sent.url == expected.url
+    assert sent.content == expected.content
+    assert dict(sent.headers) == dict(expected.headers)
+    assert sent.extensions["timeout"] == expected.extensions["timeout"]
+    await http.aclose()
+    with pytest.raises(RuntimeError):
+        await http.send_direct(expected)

@@ -27,6 +27,7 @@ from server.metrics import Metrics, status_class
 from server.request_context import forwarded_key, seconds_left
 from server.upstream.errors import upstream_http_error
 from server.upstream.fixes import prepare_body
+from server.upstream.http_client import UpstreamHTTPClient
 from server.upstream.limiter import FairLimiter
 from server.upstream.retry import RETRY_STATUSES, backoff_delay
 
@@ -41,7 +42,7 @@ class UpstreamClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: UpstreamHTTPClient,
         *,
         base_url: str,
         api_key: str | None,
@@ -58,6 +59,15 @@ class UpstreamClient:
         self.max_retries = max_retries
         self.metrics = metrics
         self._urls: dict[str, httpx.URL] = {}
+        # The client's default headers (user agent, encodings) with JSON in and out, as
+        # ``build_request`` would merge them; the key is added per call (it may be the
+        # caller's own, forwarded).
+        self._post_headers = [
+            (name, value)
+            for name, value in http.headers.raw
+            if name.lower() not in (b"accept", b"content-type")
+        ] + [(b"accept", b"application/json"), (b"content-type", b"application/json")]
+        self._extensions = {"timeout": http.timeouts}
 
     # -- public ---------------------------------------------------------------------
     async def get_json(self, path: str) -> Any:
@@ -119,12 +129,29 @@ class UpstreamClient:
             url = self._urls[path] = httpx.URL(f"{self.base_url}/{path.lstrip('/')}")
         return url
 
+    def _key(self) -> str | None:
+        """The key to send: the caller's own in forwarding mode, else the configured one."""
+        return forwarded_key.get() or self._api_key
+
     def _headers(self) -> dict[str, str]:
-        key = forwarded_key.get() or self._api_key
+        key = self._key()
         headers = {"accept": "application/json"}
         if key:
             headers["authorization"] = f"Bearer {key}"
         return headers
+
+    def _post(self, path: str, payload: dict[str, Any]) -> httpx.Request:
+        """The POST of ``payload`` as JSON (encoded as httpx does), headers and timeouts set."""
+        headers = self._post_headers
+        key = self._key()
+        if key:
+            headers = [*headers, (b"authorization", f"Bearer {key}".encode())]
+        content = json.dumps(
+            payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+        return httpx.Request(
+            "POST", self._url(path), headers=headers, content=content, extensions=self._extensions
+        )
 
     def redact(self, error: LLMError) -> LLMError:
         """The error with any key we sent removed from its text (some upstreams echo it).
@@ -181,12 +208,10 @@ class UpstreamClient:
         attempt = 0
         while True:
             attempt += 1
-            request = self.http.build_request(
-                "POST", self._url(path), json=payload, headers=self._headers()
-            )
+            request = self._post(path, payload)
             retry_headers: Mapping[str, str] | None = None
             try:
-                response = await self.http.send(request, stream=True)
+                response = await self.http.send_direct(request)
             except httpx.TimeoutException as error:
                 if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
                     failure: LLMError = _connection_error(error)
