@@ -67,7 +67,7 @@ def test_unknown_route_and_wrong_method(proxy: str) -> None:
 def test_a_bug_in_the_chat_route_is_a_500_envelope_without_details(
     proxy: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The chat route is served beneath FastAPI's exception layer (``ChatLane``); an
+    """The chat route skips FastAPI's exception layers (``ProxyApp``); an
     unexpected error there still becomes the same 500 envelope, logged, nothing leaked."""
     from server.routes import chat
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from server.body import read_json_object
 from server.deps import services_of
@@ -60,27 +60,18 @@ async def chat_completions(request: Request) -> Response:
     return await passthrough_response(request, services, body, parsed)
 
 
-class ChatLane:
-    """Pure ASGI middleware serving ``POST /v1/chat/completions`` itself, the innermost one.
+async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+    """``POST /v1/chat/completions`` as a bare ASGI app, for :class:`server.app.ProxyApp`:
+    the same handler as the route above, errors answered by :func:`error_response` as
+    FastAPI's handlers would."""
+    request = Request(scope, receive, send)
+    try:
+        response = await chat_completions(request)
+    except Exception as error:
+        response = error_response(error)
+    await response(scope, receive, send)
 
-    Chat completions are the proxy's hot path. Served here, beneath the observation and
-    auth middleware, a request skips FastAPI's exception middleware, router and endpoint
-    wrapping (about a quarter of a millisecond per request, issue 7) and gets the same
-    answer: the same handler, and the same error responses (:func:`error_response`). The
-    FastAPI route above stays for the OpenAPI document and for any other method, which it
-    refuses with a 405.
-    """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope, receive, send)
-        try:
-            response = await chat_completions(request)
-        except Exception as error:
-            response = error_response(error)
-        await response(scope, receive, send)
+def is_chat(scope: Scope) -> bool:
+    """Whether ``scope`` is a chat completion request (what :func:`serve` answers)."""
+    return bool(scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST")
