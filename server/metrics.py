@@ -8,8 +8,10 @@ class, stage, upstream kind. Never a key, a prompt or a free-form string.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import prometheus_client
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from server.request_context import request_stats
@@ -22,6 +24,35 @@ _RATELIMIT_PREFIX = "x-ratelimit-remaining-"
 def status_class(status: int) -> str:
     """``"2xx"`` for 200 and so on."""
     return f"{status // 100}xx"
+
+
+class _RememberedChildren:
+    """``labels(*values)`` looked up in a dict of the children already made: prometheus_client
+    converts, checks and takes a lock on every call, and a request makes about fifteen
+    (issue 7). Only positional values are used here; the children are the same objects."""
+
+    def labels(self, *values: Any, **by_name: Any) -> Any:
+        children: dict[tuple[Any, ...], Any] | None = self.__dict__.get("_remembered")
+        if children is None:
+            children = self.__dict__["_remembered"] = {}
+        if by_name:
+            return super().labels(*values, **by_name)  # type: ignore[misc]
+        child = children.get(values)
+        if child is None:
+            child = children[values] = super().labels(*values)  # type: ignore[misc]
+        return child
+
+
+class Counter(_RememberedChildren, prometheus_client.Counter):
+    pass
+
+
+class Gauge(_RememberedChildren, prometheus_client.Gauge):
+    pass
+
+
+class Histogram(_RememberedChildren, prometheus_client.Histogram):
+    pass
 
 
 class Metrics:

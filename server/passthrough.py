@@ -30,15 +30,19 @@ Emit = Callable[[bytes], Awaitable[None]]
 PATH = "chat/completions"
 
 
-async def complete(upstream: UpstreamClient, body: dict[str, Any]) -> dict[str, Any]:
-    """A non-streaming pass-through; raises :class:`LLMError`."""
+async def complete(
+    upstream: UpstreamClient, body: dict[str, Any]
+) -> tuple[dict[str, Any], bytes | None]:
+    """A non-streaming pass-through: the answer, and the upstream's own bytes of it when
+    they are the answer as it is (one call; ``None`` when several calls were merged).
+    Raises :class:`LLMError`."""
     calls = split_count(body, upstream.kind)
     if calls == 1:
-        data, _ = await upstream.post_json(PATH, body)
+        data, content = await upstream.post_json(PATH, body)
         if not isinstance(data, dict):
             raise LLMError("upstream answered with something other than a JSON object", status=502)
         _count_tokens(upstream, body, data)
-        return data
+        return data, content
     single = single_choice(body)
     try:
         async with asyncio.TaskGroup() as group:
@@ -48,7 +52,7 @@ async def complete(upstream: UpstreamClient, body: dict[str, Any]) -> dict[str, 
     parts = [task.result()[0] for task in tasks]
     for part in parts:
         _count_tokens(upstream, single, part)
-    return merge_completions(parts)
+    return merge_completions(parts), None
 
 
 def _count_tokens(upstream: UpstreamClient, body: dict[str, Any], data: Any) -> None:

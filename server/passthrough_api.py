@@ -51,7 +51,7 @@ async def passthrough_response(
     if not parsed.stream:
         try:
             async with asyncio.timeout_at(loop_time(deadline)):
-                data = await unless_disconnected(request, passthrough.complete(upstream, body))
+                data, raw = await unless_disconnected(request, passthrough.complete(upstream, body))
         except TimeoutError:
             summary["outcome"] = "deadline"
             raise DEADLINE_ERROR from None
@@ -64,6 +64,8 @@ async def passthrough_response(
                 message = choice.get("message") if isinstance(choice, dict) else None
                 if isinstance(message, dict) and isinstance(message.get("content"), str):
                     add_answer(summary, message["content"])
+        if raw is not None:  # relayed as the upstream wrote it: no re-encoding
+            return Response(raw, headers=headers, media_type="application/json")
         return JSONResponse(data, headers=headers)
 
     resources = AsyncExitStack()

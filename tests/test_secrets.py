@@ -196,8 +196,9 @@ async def test_an_error_inside_a_200_answer_is_scrubbed() -> None:
                 client, metrics=client.metrics, fallback_context_length=4096
             ).complete(REQUEST)
         assert UPSTREAM_KEY not in str(raised.value) and "***" in raised.value.message
-        relayed = await passthrough.complete(client, {"model": "m", "messages": QUESTION})
+        relayed, raw = await passthrough.complete(client, {"model": "m", "messages": QUESTION})
         assert UPSTREAM_KEY not in json.dumps(relayed) and "***" in json.dumps(relayed)
+        assert raw is not None and UPSTREAM_KEY.encode() not in raw and b"***" in raw
 
 
 async def test_an_error_event_inside_a_stream_is_scrubbed() -> None:

@@ -78,3 +78,41 @@ async def test_the_direct_post_carries_what_build_request_would() -> None:
     await http.aclose()
     with pytest.raises(RuntimeError):
         await http.send_direct(expected)
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+async def test_a_json_answer_is_read_whole_encoded_or_not(encoding: str | None) -> None:
+    """``post_json`` reads an unencoded body straight from the transport and leaves a
+    content-encoded one to httpx's decoder: both come back as the same answer."""
+    import gzip
+    import json
+
+    from config.upstream_kinds import KINDS
+    from server.metrics import Metrics
+    from server.upstream.client import UpstreamClient
+    from server.upstream.limiter import FairLimiter
+
+    answer = {"choices": [{"message": {"content": "x" * 5000}}]}
+    raw = json.dumps(answer).encode()
+
+    def upstream(_: httpx.Request) -> httpx.Response:
+        if encoding is None:
+            return httpx.Response(200, content=raw)
+        return httpx.Response(
+            200, content=gzip.compress(raw), headers={"content-encoding": encoding}
+        )
+
+    http = UpstreamHTTPClient(transport=httpx.MockTransport(upstream))
+    client = UpstreamClient(
+        http,
+        base_url="http://127.0.0.1:9/v1",
+        api_key=None,
+        kind=KINDS["openai"],
+        limiter=FairLimiter(1),
+        max_retries=0,
+        metrics=Metrics("openai"),
+    )
+    async with http:
+        data, content = await client.post_json("chat/completions", {"model": "m"})
+    assert data == answer
+    assert content == raw

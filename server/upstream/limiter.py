@@ -13,8 +13,6 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from server.request_context import request_priority
 
@@ -35,16 +33,9 @@ class FairLimiter:
     def waiting(self) -> int:
         return sum(1 for *_, future in self._waiters if not future.done())
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one slot for the body of the ``async with``."""
-        await self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
-
     async def acquire(self) -> None:
+        """Take a slot, waiting (oldest request first) while all are held; pair with
+        :meth:`release`."""
         if self.in_use < self.limit and not self._waiters:
             self._take()
             return
