@@ -7,7 +7,7 @@ class, stage, upstream kind. Never a key, a prompt or a free-form string.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import prometheus_client
@@ -18,7 +18,7 @@ from server.request_context import request_stats
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
-_RATELIMIT_PREFIX = "x-ratelimit-remaining-"
+_RATELIMIT_PREFIX = b"x-ratelimit-remaining-"
 
 
 def status_class(status: int) -> str:
@@ -161,13 +161,15 @@ class Metrics:
         if stats is not None:
             stats.upstream_retries += 1
 
-    def record_rate_limits(self, headers: Mapping[str, str]) -> None:
-        """Set a gauge per numeric ``x-ratelimit-remaining-<resource>`` header."""
-        for name, value in headers.items():
+    def record_rate_limits(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """Set a gauge per numeric ``x-ratelimit-remaining-<resource>`` header (``headers``
+        as raw name/value pairs: called on every upstream answer, so nothing is decoded
+        unless it is one of these)."""
+        for name, value in headers:
             lowered = name.lower()
             if not lowered.startswith(_RATELIMIT_PREFIX):
                 continue
-            resource = lowered.removeprefix(_RATELIMIT_PREFIX)
+            resource = lowered.removeprefix(_RATELIMIT_PREFIX).decode("latin-1")
             if not resource or len(resource) > 64:
                 continue
             try:

@@ -59,14 +59,18 @@ class UpstreamClient:
         self.max_retries = max_retries
         self.metrics = metrics
         self._urls: dict[str, httpx.URL] = {}
-        # The client's default headers (user agent, encodings) with JSON in and out, as
-        # ``build_request`` would merge them; the key is added per call (it may be the
-        # caller's own, forwarded).
-        self._post_headers = [
-            (name, value)
-            for name, value in http.headers.raw
-            if name.lower() not in (b"accept", b"content-type")
-        ] + [(b"accept", b"application/json"), (b"content-type", b"application/json")]
+        # The headers ``build_request`` would give a JSON POST (Host, the client's defaults:
+        # user agent, encodings), built once; Content-Length and the key (which may be the
+        # caller's own, forwarded) are added per call.
+        self._post_headers = httpx.Headers(
+            [(b"Host", httpx.URL(self.base_url).netloc)]
+            + [
+                (name, value)
+                for name, value in http.headers.raw
+                if name.lower() not in (b"accept", b"content-type")
+            ]
+            + [(b"accept", b"application/json"), (b"content-type", b"application/json")]
+        )
         self._extensions = {"timeout": http.timeouts}
 
     # -- public ---------------------------------------------------------------------
@@ -142,16 +146,25 @@ class UpstreamClient:
         return headers
 
     def _post(self, path: str, payload: dict[str, Any]) -> httpx.Request:
-        """The POST of ``payload`` as JSON (encoded as httpx does), headers and timeouts set."""
-        headers = self._post_headers
-        key = self._key()
-        if key:
-            headers = [*headers, (b"authorization", f"Bearer {key}".encode())]
+        """The POST of ``payload`` as JSON (encoded as httpx does), headers and timeouts set.
+
+        Built from a ready ``Headers`` and a byte stream: given ``content=``, httpx would
+        re-derive and re-normalise every header on each call (issue 7).
+        """
         content = json.dumps(
             payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
         ).encode()
+        headers = self._post_headers.copy()
+        headers["Content-Length"] = str(len(content))
+        key = self._key()
+        if key:
+            headers["authorization"] = f"Bearer {key}"
         return httpx.Request(
-            "POST", self._url(path), headers=headers, content=content, extensions=self._extensions
+            "POST",
+            self._url(path),
+            headers=headers,
+            stream=httpx.ByteStream(content),
+            extensions=self._extensions,
         )
 
     def redact(self, error: LLMError) -> LLMError:
@@ -208,7 +221,7 @@ class UpstreamClient:
                 self.metrics.upstream_errors.labels(self.kind.name, "protocol").inc()
                 raise _connection_error(error) from error
             else:
-                self.metrics.record_rate_limits(response.headers)
+                self.metrics.record_rate_limits(response.headers.raw)
                 if response.status_code < 400:
                     return response
                 try:
