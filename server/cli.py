@@ -64,6 +64,9 @@ def serve_command(host: str | None, port: int | None, config_file: str | None) -
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
         lifespan="on",
         http=protocol_class(),
+        # Nothing here reads the client's address or scheme, so X-Forwarded-* need not be
+        # parsed into every request (uvicorn's proxy-headers middleware, on by default).
+        proxy_headers=False,
         # asyncio's own loop, even where uvloop is installed: under uvloop a client that
         # leaves together with its request was seen gone only after the first upstream
         # calls had gone out (the reliability suite caught it); uvloop's gain was small.

@@ -20,7 +20,6 @@ import time
 import uuid
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.metrics import Metrics, status_class
@@ -29,6 +28,7 @@ from server.request_context import RequestStats, request_stats
 logger = logging.getLogger("cepo_proxy.access")
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_NAME = REQUEST_ID_HEADER.encode()
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _ROUTES = frozenset({"/v1/chat/completions", "/v1/models", "/health", "/ready", "/metrics"})
 
@@ -51,9 +51,13 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        raw_id = headers.get(REQUEST_ID_HEADER.encode())
+        raw_id = None
+        for name, value in scope.get("headers") or ():
+            if name == _REQUEST_ID_NAME:
+                raw_id = value
+                break
         request_id = request_id_from(raw_id.decode("latin-1") if raw_id else None)
+        id_header = (_REQUEST_ID_NAME, request_id.encode("latin-1"))
         path = scope.get("path", "")
         route = path if path in _ROUTES else "other"
         summary: dict[str, Any] = {"request_id": request_id}
@@ -68,7 +72,8 @@ class ObserveMiddleware:
             nonlocal first_byte, status, completed
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                # No route sets this header itself: appended, not searched for and replaced.
+                message["headers"] = [*message.get("headers", ()), id_header]
             elif message["type"] == "http.response.body":
                 if first_byte is None and message.get("body"):
                     first_byte = time.monotonic()

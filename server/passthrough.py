@@ -202,7 +202,7 @@ class _Relay:
                     self.produced_chars += len(value)
 
     def _estimated_usage_chunk(self) -> dict[str, Any]:
-        prompt = estimate_prompt_tokens(self.request.model_dump()["messages"])
+        prompt = estimate_prompt_tokens(m.model_dump() for m in self.request.messages)
         completion = estimate_text_tokens("x" * self.produced_chars)
         return {
             "id": "usage",
