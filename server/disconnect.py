@@ -16,6 +16,10 @@ from starlette.requests import Request
 T = TypeVar("T")
 
 
+#: Seconds of work before a watcher for the client leaving is started.
+WATCH_AFTER = 0.05
+
+
 class ClientDisconnected(Exception):
     """The client left before the answer was ready; the work was cancelled."""
 
@@ -27,7 +31,11 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     task of its own: on the hot path a task and an ``asyncio.wait`` cost several loop
     turns per request, issue 7); a watcher task cancels the caller when the client leaves,
     and the cancellation is taken back (``uncancel``) once turned into the exception.
-    When this returns or raises, ``work`` has finished: cancelled work has unwound.
+    The watcher starts only once the work has run :data:`WATCH_AFTER` seconds: work done
+    sooner (a fast upstream's answer) never pays for one, and a client that leaves is
+    noticed at most that much later. (A client gone before its body was read never gets
+    here: reading the body reports the disconnect.) When this returns or raises, ``work``
+    has finished: cancelled work has unwound.
     """
     task = asyncio.current_task()
     if task is None:  # pragma: no cover - always called from a request task
@@ -43,7 +51,14 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
                 task.cancel()
                 return
 
-    watcher = asyncio.get_running_loop().create_task(watch())
+    loop = asyncio.get_running_loop()
+    watcher: asyncio.Task[None] | None = None
+
+    def start_watching() -> None:
+        nonlocal watcher
+        watcher = loop.create_task(watch())
+
+    timer = loop.call_later(WATCH_AFTER, start_watching)
     try:
         return await work
     except asyncio.CancelledError:
@@ -52,5 +67,7 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
         task.uncancel()
         raise ClientDisconnected from None
     finally:
-        # A watcher blocked in ``receive`` holds nothing; it ends at the next loop turn.
-        watcher.cancel()
+        timer.cancel()
+        if watcher is not None:
+            # A watcher blocked in ``receive`` holds nothing; it ends at the next loop turn.
+            watcher.cancel()

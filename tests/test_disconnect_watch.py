@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from server.disconnect import ClientDisconnected, unless_disconnected
+from server.disconnect import WATCH_AFTER, ClientDisconnected, unless_disconnected
 
 
 class Client:
@@ -43,6 +43,19 @@ async def test_the_answer_comes_back_and_no_watcher_is_left() -> None:
     assert await unless_disconnected(client.request, work()) == "answer"
     await asyncio.sleep(0)  # the cancelled watcher ends at the next loop turn
     assert _other_tasks() == set()
+
+
+async def test_quick_work_starts_no_watcher_and_slow_work_one() -> None:
+    client = Client()
+    seen: list[int] = []
+
+    async def work(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        seen.append(len(_other_tasks()))
+
+    await unless_disconnected(client.request, work(WATCH_AFTER / 5))
+    await unless_disconnected(client.request, work(WATCH_AFTER * 2))
+    assert seen == [0, 1]
 
 
 async def test_a_leaving_client_cancels_the_work_and_the_cancel_is_taken_back() -> None:
@@ -97,9 +110,9 @@ async def test_a_client_leaving_as_the_work_fails_gets_the_disconnect() -> None:
     client = Client()
 
     async def work() -> None:
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(WATCH_AFTER + 0.03)
         raise ValueError("upstream broke")
 
-    asyncio.get_running_loop().call_later(0.01, client.leave)
+    asyncio.get_running_loop().call_later(WATCH_AFTER + 0.01, client.leave)
     with pytest.raises(ClientDisconnected):
         await unless_disconnected(client.request, work())
