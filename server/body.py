@@ -26,6 +26,11 @@ def _finite_float(text: str) -> float:
     return value
 
 
+#: Strict JSON: no NaN / Infinity (Python's parser accepts them, encoders refuse them).
+#: One decoder for every request: ``json.loads`` with hooks builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+
+
 def _has_lone_surrogate(text: str, data: Any) -> bool:
     """True when a string in ``data`` holds an unpaired surrogate (``"\\ud800"``), which
     no UTF-8 encoder can write back out."""
@@ -65,8 +70,7 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     raw = b"".join(chunks)
     try:
         text = raw.decode("utf-8")
-        # Strict JSON: no NaN / Infinity (Python's parser accepts them, encoders refuse them).
-        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        data = _DECODER.decode(text)
     except UnicodeDecodeError:
         raise ProxyError(400, "request body is not valid UTF-8", code="invalid_json") from None
     except RecursionError:
