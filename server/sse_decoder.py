@@ -169,19 +169,38 @@ class SSEDecoder:
     def _feed_lf_text(self, text: str) -> list[ServerSentEvent]:
         """:meth:`_feed_text` for text whose lines all end in ``"\n"`` (what every LLM server
         sends): the same steps, with ``str.split`` in place of a regular expression search per
-        line (the relay decodes every event of every stream, issue 7)."""
+        line, and whole ``data: <value>`` events taken in one step when the decoder stands
+        between events (the relay decodes every event of every stream, issue 7)."""
         events: list[ServerSentEvent] = []
+        if not (self._line_parts or self._data or self._event_type):
+            *blocks, text = text.split("\n\n")
+            for block in blocks:
+                # The common event: one data line and its blank line. Anything else (more
+                # lines, other fields, comments, an oversized line) takes the general steps.
+                if (
+                    block.startswith("data: ")
+                    and "\n" not in block
+                    and len(block) <= self._max_event_size
+                ):
+                    retry, self._retry_pending = self._retry_pending, None
+                    events.append(ServerSentEvent(block[6:], None, self.last_event_id, retry))
+                    continue
+                self._lf_lines([*block.split("\n"), ""], events)
         *lines, rest = text.split("\n")
-        for piece in lines:
-            line = self._take_line(piece)
-            if len(line) + self._data_size > self._max_event_size:
-                raise SSEDecodeError(f"event larger than {self._max_event_size} characters")
-            self._end_line(line, events)
+        self._lf_lines(lines, events)
         if rest:
             self._line_parts.append(rest)
             self._line_size += len(rest)
             self._check_size()
         return events
+
+    def _lf_lines(self, lines: list[str], events: list[ServerSentEvent]) -> None:
+        """Complete lines (their ``"\n"`` removed), the first one joined to the pending part."""
+        for piece in lines:
+            line = self._take_line(piece)
+            if len(line) + self._data_size > self._max_event_size:
+                raise SSEDecodeError(f"event larger than {self._max_event_size} characters")
+            self._end_line(line, events)
 
     def _end_line(self, line: str, events: list[ServerSentEvent]) -> None:
         """A complete line: a field of the pending event, or (empty) the end of it."""

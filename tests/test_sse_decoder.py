@@ -288,3 +288,45 @@ def test_arbitrary_bytes_split_anywhere_decode_like_the_whole(
 ) -> None:
     cuts = data.draw(st.lists(st.integers(min_value=0, max_value=len(stream)), max_size=12))
     assert decode_split(stream, cuts) == decode_whole(stream)
+
+
+def _outcome(stream: bytes, cuts: list[int], limit: int) -> tuple[object, ...]:
+    """Events and decoder state after feeding ``stream`` cut at ``cuts``, or the error."""
+    decoder = SSEDecoder(max_event_size=limit)
+    events: list[ServerSentEvent] = []
+    start = 0
+    try:
+        for cut in [*sorted(cuts), len(stream)]:
+            events += decoder.feed(stream[start:cut])
+            start = cut
+        events += decoder.flush()
+    except SSEDecodeError:
+        return ("too large",)
+    return (events, decoder.last_event_id, decoder.retry, decoder.comments_seen)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *("data: ", "data:", "data: x", "event: e", "id: 7", "retry: 5", ":c"),
+                *("\n", "\n\n", "x", " ", "yyyyyyyy", "\ufeff"),
+            ]
+        ),
+        max_size=40,
+    ).map(lambda parts: "".join(parts).encode()),
+    st.sampled_from([4, 12, 10_000]),
+)
+def test_lf_streams_decode_whole_as_byte_by_byte(stream: bytes, limit: int) -> None:
+    """Whole, a chunk of LF-only lines goes through the one-step path for plain ``data``
+    events; byte by byte, never (no chunk holds a blank line). Same events, same state,
+    same size verdicts."""
+    assert _outcome(stream, [], limit) == _outcome(stream, list(range(len(stream))), limit)
+
+
+def test_a_retry_or_id_from_an_earlier_block_reaches_a_plain_data_event() -> None:
+    stream = b"retry: 5\nid: 9\n\ndata: x\n\n"
+    expected = [ServerSentEvent("x", None, "9", 5)]
+    assert decode_whole(stream) == expected
+    assert decode_bytewise(stream) == expected
