@@ -223,14 +223,25 @@ def _passthrough(results: dict[str, Any]) -> list[str]:
                     str(row["errors"]),
                 ]
             )
+    counts = sorted(
+        {
+            row["requests"]
+            for cell in s3.get("cells") or []
+            for row in cell["targets"].values()
+            if "requests" in row
+        }
+    )
+    per_row = (
+        f" ({' or '.join(str(c) for c in counts)} requests per path and row)" if counts else ""
+    )
     lines = [
         "### 3. Pass-through overhead",
         "",
         *_table(header, rows),
         "",
         "The upstream answers at once (no latency, no pacing), so each path's own cost is all "
-        "that is measured; the paths take turns in rounds. events/s = SSE events (chunks) "
-        "delivered per second of wall time (1 per JSON response).",
+        f"that is measured; the paths take turns in rounds{per_row}. events/s = SSE "
+        "events (chunks) delivered per second of wall time (1 per JSON response).",
     ]
     many = s3.get("many_streams")
     if many:

@@ -33,7 +33,7 @@ class BenchConfig:
     concurrency_levels: tuple[int, ...] = (1, 8, 32, 128)
     optillm_concurrency_levels: tuple[int, ...] = (1, 8, 32)
     passthrough_tokens: int = 32
-    passthrough_requests: int = 300
+    passthrough_requests: int = 600
     passthrough_concurrency: tuple[int, ...] = (1, 64)
     many_streams: int = 500
     startup_repeats: int = 3

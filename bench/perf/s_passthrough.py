@@ -20,7 +20,7 @@ from bench.perf.rig import MODEL, BenchConfig, FakeAdmin
 from bench.perf.stats import percentile
 
 CHAT = "/v1/chat/completions"
-ROUNDS = 3
+ROUNDS = 6
 WARMUP = 10
 
 
