@@ -32,11 +32,9 @@ class _RememberedChildren:
     (issue 7). Only positional values are used here; the children are the same objects."""
 
     def labels(self, *values: Any, **by_name: Any) -> Any:
-        children: dict[tuple[Any, ...], Any] | None = self.__dict__.get("_remembered")
-        if children is None:
-            children = self.__dict__["_remembered"] = {}
         if by_name:
             return super().labels(*values, **by_name)  # type: ignore[misc]
+        children: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_remembered", {})
         child = children.get(values)
         if child is None:
             child = children[values] = super().labels(*values)  # type: ignore[misc]

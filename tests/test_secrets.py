@@ -18,16 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from config.upstream_kinds import KINDS
 from reasoning.llm import LLMError, LLMRequest
 from server import passthrough
-from server.metrics import Metrics
 from server.protocol import ChatCompletionRequest
 from server.upstream.client import UpstreamClient
-from server.upstream.http_client import UpstreamHTTPClient
-from server.upstream.limiter import FairLimiter
 from server.upstream.llm import UpstreamLLM
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.mock_upstream import mock_upstream_client
 
 UPSTREAM_KEY = "sk-upstream-SECRET-7f3a9c2e"
 CLIENT_KEY = "client-SECRET-b81d44f0"
@@ -173,15 +170,7 @@ def upstream_answering(body: bytes, content_type: str) -> UpstreamClient:
         assert request.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
         return httpx.Response(200, content=body, headers={"content-type": content_type})
 
-    return UpstreamClient(
-        UpstreamHTTPClient(transport=httpx.MockTransport(answer)),
-        base_url="http://upstream.invalid/v1",
-        api_key=UPSTREAM_KEY,
-        kind=KINDS["openai"],
-        limiter=FairLimiter(2),
-        max_retries=0,
-        metrics=Metrics("openai"),
-    )
+    return mock_upstream_client(answer, api_key=UPSTREAM_KEY, base_url="http://upstream.invalid/v1")
 
 
 ECHOED_ERROR = json.dumps({"error": {"message": f"Incorrect API key provided: {UPSTREAM_KEY}"}})

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from server.upstream.http_client import UpstreamHTTPClient
+from tests.mock_upstream import mock_upstream_client
 
 
 async def test_cookies_set_by_an_upstream_are_never_sent_back() -> None:
@@ -39,11 +40,6 @@ async def test_the_direct_post_carries_what_build_request_would() -> None:
     """``UpstreamClient`` posts through ``send_direct`` (past the client's auth, redirect and
     cookie layers): the request still has the client's default headers, JSON content, the
     key and the client's timeouts, and the response keeps its request."""
-    from config.upstream_kinds import KINDS
-    from server.metrics import Metrics
-    from server.upstream.client import UpstreamClient
-    from server.upstream.limiter import FairLimiter
-
     seen: list[httpx.Request] = []
 
     def upstream(request: httpx.Request) -> httpx.Response:
@@ -51,16 +47,8 @@ async def test_the_direct_post_carries_what_build_request_would() -> None:
         return httpx.Response(200, json={"choices": []})
 
     timeout = httpx.Timeout(connect=1.5, read=7.0, write=7.0, pool=2.5)
-    http = UpstreamHTTPClient(transport=httpx.MockTransport(upstream), timeout=timeout)
-    client = UpstreamClient(
-        http,
-        base_url="http://127.0.0.1:9/v1",
-        api_key="sk-upstream",
-        kind=KINDS["openai"],
-        limiter=FairLimiter(1),
-        max_retries=0,
-        metrics=Metrics("openai"),
-    )
+    client = mock_upstream_client(upstream, api_key="sk-upstream", timeout=timeout)
+    http = client.http
     async with http:
         data, _ = await client.post_json("chat/completions", {"model": "m", "text": "héllo"})
         expected = http.build_request(
@@ -87,11 +75,6 @@ async def test_a_json_answer_is_read_whole_encoded_or_not(encoding: str | None) 
     import gzip
     import json
 
-    from config.upstream_kinds import KINDS
-    from server.metrics import Metrics
-    from server.upstream.client import UpstreamClient
-    from server.upstream.limiter import FairLimiter
-
     answer = {"choices": [{"message": {"content": "x" * 5000}}]}
     raw = json.dumps(answer).encode()
 
@@ -102,17 +85,8 @@ async def test_a_json_answer_is_read_whole_encoded_or_not(encoding: str | None) 
             200, content=gzip.compress(raw), headers={"content-encoding": encoding}
         )
 
-    http = UpstreamHTTPClient(transport=httpx.MockTransport(upstream))
-    client = UpstreamClient(
-        http,
-        base_url="http://127.0.0.1:9/v1",
-        api_key=None,
-        kind=KINDS["openai"],
-        limiter=FairLimiter(1),
-        max_retries=0,
-        metrics=Metrics("openai"),
-    )
-    async with http:
+    client = mock_upstream_client(upstream)
+    async with client.http:
         data, content = await client.post_json("chat/completions", {"model": "m"})
     assert data == answer
     assert content == raw
