@@ -1,82 +1,208 @@
-"""Pulling a comparable final answer out of a solution text (for votes and tie breaks).
+"""Final answers: finding the one a text states, and when two answers are the same answer.
 
-:func:`extract_final_answer` looks, in order, for the last ``\\boxed{...}``, the last
-``Final answer:`` / ``Answer:`` line, then the last number in the text, and returns it
-normalised by :func:`normalise_answer`, so two answers agree exactly when their
-extracted strings are equal.
+Pure functions, no I/O. A text *states* an answer in one of three forms, the last
+statement in the text winning: ``\\boxed{...}`` (``boxed``), an ``Answer: ...`` or
+``Final answer: ...`` line (``answer_line``), or "the answer is ..." (``answer_is``).
+:func:`stated_answer` finds only those; :func:`find_answer` falls back to the last
+number in the text (``last_number``) when nothing is stated, which is good enough for
+a vote but does not count as an answer that was given.
+
+Equivalence (:func:`normalise_answer`): two answers are the same exactly when their keys
+are equal. Keys ignore markup (LaTeX ``\\text{}``, markdown emphasis, ``$``), case and
+spacing; numbers are compared by value, whatever their form: ``1,000``, ``$1000.00``,
+``1000 dollars``, ``50%`` (as 50), ``3/4``, ``\\frac{3}{4}`` and ``0.75`` are one answer
+each; an equation's right side counts (``x = 5`` is 5); a lone option letter in any
+dress (``(B)``, ``B)``, ``Option B``) is that letter.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from fractions import Fraction
 
-_ANSWER_LINE = re.compile(r"(?:final\s+answer|answer)\s*(?:is)?\s*[:=]\s*(.+)", re.IGNORECASE)
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
-_PLAIN_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
-_GROUPED_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+AnswerForm = str
+"""``boxed``, ``answer_line``, ``answer_is`` (stated) or ``last_number`` (not stated)."""
+
+STATED_FORMS: tuple[str, ...] = ("boxed", "answer_line", "answer_is")
+
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_ANSWER_LINE = re.compile(
+    r"\banswer\b[ \t]*(?:\*\*|__)?[ \t]*[:：][ \t]*(?:\*\*|__)?[ \t]*(?P<rest>[^\n]*)",
+    re.IGNORECASE,
+)
+_ANSWER_IS = re.compile(
+    r"\b(?:final\s+answer|the\s+answer)\s*(?:\*\*|__)?\s*(?:is|would\s+be|will\s+be)\b"
+    r"[ \t]*:?[ \t]*(?P<rest>[^\n]*)",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"(?<![\w.])(?P<sign>[-−])?(?:\$\s?)?"
+    r"(?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    r"(?:\s*/\s*(?P<denominator>\d+))?(?![\d])"
+)
+_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(-?\d+)\s*\}")
+_LETTER = re.compile(r"^(?:option|choice)?\s*[(\[]?([a-z])[)\].:]?$")
+_ANSWER_REQUEST = re.compile(
+    r"\banswer\s*:|\\boxed|final\s+answer|\banswer\s+(?:line|in\s+the\s+form)", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundAnswer:
+    """An answer found in a text: its comparison ``key`` and the ``form`` it was in."""
+
+    key: str
+    form: AnswerForm
+
+    @property
+    def stated(self) -> bool:
+        """Whether the text stated it (rather than it being the last number)."""
+        return self.form in STATED_FORMS
+
+
+def stated_answer(text: str) -> FoundAnswer | None:
+    """The last answer ``text`` states (boxed, answer line, "the answer is"), or ``None``."""
+    statements: list[tuple[int, str, str]] = [
+        (position, body, "boxed") for position, body in _boxed_contents(text)
+    ]
+    for pattern, form in ((_ANSWER_LINE, "answer_line"), (_ANSWER_IS, "answer_is")):
+        for match in pattern.finditer(text):
+            rest = match.group("rest").strip()
+            if not rest.strip("*_ \t"):
+                rest = _next_line(text, match.end())
+            statements.append((match.start(), rest, form))
+    statements.sort(key=lambda statement: statement[0], reverse=True)
+    for _, body, form in statements:
+        inner = _last_boxed(body)
+        key = normalise_answer(inner if inner is not None else body)
+        if key:
+            return FoundAnswer(key, form)
+    return None
+
+
+def find_answer(text: str) -> FoundAnswer | None:
+    """The stated answer of ``text``; failing that its last number; else ``None``."""
+    stated = stated_answer(text)
+    if stated is not None:
+        return stated
+    numbers = _numbers(text)
+    if numbers:
+        return FoundAnswer(_number_key(numbers[-1]), "last_number")
+    return None
 
 
 def extract_final_answer(text: str) -> str | None:
-    """The normalised final answer stated in ``text``, or ``None`` when there is none."""
-    boxed = _last_boxed(text)
-    if boxed is not None and normalise_answer(boxed):
-        return normalise_answer(boxed)
-    lines = _ANSWER_LINE.findall(text)
-    for candidate in reversed(lines):
-        inner = _last_boxed(candidate)
-        value = normalise_answer(inner if inner is not None else candidate)
-        if value:
-            return value
-    numbers = _NUMBER.findall(text)
-    if numbers:
-        return normalise_answer(numbers[-1])
-    return None
+    """The key of :func:`find_answer` (``None`` when the text has no answer at all)."""
+    found = find_answer(text)
+    return found.key if found is not None else None
+
+
+def expects_answer(question: str, solution: str | None) -> bool:
+    """Whether a reply to ``question`` must state an answer: the question asks for one
+    in a stated form (an ``Answer:`` line, ``\\boxed{}``, a final answer), or the worked
+    ``solution`` the reply is based on arrived at a stated answer."""
+    if _ANSWER_REQUEST.search(question):
+        return True
+    return solution is not None and stated_answer(solution) is not None
 
 
 def normalise_answer(answer: str) -> str:
-    """Canonical form for comparison: markup, case, spacing and number format ignored.
+    """The comparison key of one stated answer (see the module docstring); ``""`` when
+    nothing is left once markup is removed.
 
-    ``" **$1,000.0$.** "`` and ``"1000"`` both become ``"1000"``; ``"\\text{Paris}"``
-    and ``"paris"`` both become ``"paris"``.
+    ``" **$1,000.0$.** "``, ``"1000 dollars"`` and ``"1000"`` give ``"1000"``;
+    ``"\\frac{1}{2}"`` and ``"0.50"`` give ``"0.5"``; ``"(B)"`` gives ``"b"``;
+    ``"\\text{Paris}"`` and ``"paris"`` give ``"paris"``.
     """
-    value = answer.strip()
-    value = re.sub(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}", r"\1", value)
-    value = value.replace("\\left", "").replace("\\right", "").replace("\\!", "")
-    value = value.replace("\\,", "").replace("\\ ", " ")
-    value = value.strip().strip("*_`$ ").rstrip(".").strip("*_`$ ")
-    value = re.sub(r"\s+", " ", value).lower()
-    if _GROUPED_NUMBER.fullmatch(value):
-        value = value.replace(",", "")
-    if _PLAIN_NUMBER.fullmatch(value):
-        value = _canonical_number(value)
+    value = _clean(answer)
+    if not value:
+        return ""
+    letter = _LETTER.match(value)
+    if letter:
+        return letter.group(1)
+    if "=" in value:
+        right = value.rsplit("=", 1)[1].strip()
+        if _numbers(right):
+            value = right
+    numbers = _numbers(value)
+    if numbers and _is_numeric_answer(value, numbers):
+        return _number_key(numbers[0])
     return value
 
 
-def _canonical_number(value: str) -> str:
-    if "." not in value:
-        return str(int(value))
-    whole, _, fraction = value.partition(".")
-    fraction = fraction.rstrip("0")
-    sign = "-" if whole.startswith("-") else ""
-    whole = whole.lstrip("-") or "0"
-    whole = str(int(whole))
-    number = f"{whole}.{fraction}" if fraction else whole
-    return "0" if number == "0" else sign + number
+def _clean(answer: str) -> str:
+    value = answer.strip()
+    value = re.sub(r"\\(?:text|textbf|mathrm|mbox|mathbf)\s*\{([^{}]*)\}", r"\1", value)
+    for old, new in (("\\left", ""), ("\\right", ""), ("\\!", ""), ("\\,", ""), ("{,}", ",")):
+        value = value.replace(old, new)
+    value = value.replace("\\$", "$").replace("\\%", "%").replace("\\ ", " ")
+    value = value.strip().strip("*_`$ ").rstrip(".").strip("*_`$ ")
+    return re.sub(r"\s+", " ", value).lower()
+
+
+def _is_numeric_answer(value: str, numbers: list[Fraction]) -> bool:
+    """A number, optionally with a currency sign, a percent sign or unit words after it
+    (``"18 dollars per week"``), or a sentence around a single number."""
+    if len(numbers) == 1:
+        return True
+    leading = _NUMBER.match(value) or _FRAC.match(value)
+    return leading is not None
+
+
+def _numbers(text: str) -> list[Fraction]:
+    """Every number in ``text`` in order: decimals, grouped thousands, ``a/b`` and
+    ``\\frac{a}{b}`` fractions (a zero denominator is no number)."""
+    found: list[tuple[int, Fraction]] = []
+    fractions = list(_FRAC.finditer(text))
+    for match in fractions:
+        if int(match.group(2)) != 0:
+            found.append((match.start(), Fraction(int(match.group(1)), int(match.group(2)))))
+    for match in _NUMBER.finditer(text):
+        if any(f.start() <= match.start() < f.end() for f in fractions):
+            continue
+        value = Fraction(match.group("digits").replace(",", ""))
+        denominator = match.group("denominator")
+        if denominator is not None:
+            if int(denominator) == 0:
+                continue
+            value /= int(denominator)
+        found.append((match.start(), -value if match.group("sign") else value))
+    found.sort(key=lambda pair: pair[0])
+    return [value for _, value in found]
+
+
+def _number_key(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    as_float = float(value)
+    if Fraction(repr(as_float)) == value:
+        return repr(as_float)
+    return f"{value.numerator}/{value.denominator}"
+
+
+def _next_line(text: str, start: int) -> str:
+    for line in text[start:].split("\n"):
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _boxed_contents(text: str) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    for match in _BOXED.finditer(text):
+        depth = 1
+        for position in range(match.end(), len(text)):
+            if text[position] == "{":
+                depth += 1
+            elif text[position] == "}":
+                depth -= 1
+                if depth == 0:
+                    found.append((match.start(), text[match.end() : position]))
+                    break
+    return found
 
 
 def _last_boxed(text: str) -> str | None:
-    """Contents of the last ``\\boxed{...}`` (braces balanced), or ``None``."""
-    start = text.rfind("\\boxed{")
-    if start == -1:
-        return None
-    depth = 0
-    begin = start + len("\\boxed{")
-    for index in range(begin, len(text)):
-        char = text[index]
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            if depth == 0:
-                return text[begin:index]
-            depth -= 1
-    return None
+    contents = _boxed_contents(text)
+    return contents[-1][1] if contents else None

@@ -26,8 +26,11 @@ class Step:
     """What one call needs besides its prompt.
 
     ``task(pieces)`` renders the step's user message from ``pieces`` (the quoted texts
-    the fitter may shorten). ``stop`` and ``response_format`` are set on final-answer
-    steps only.
+    the fitter may shorten). With ``draft`` the step is the final step's conversation:
+    ``pieces[0]`` is the assistant's draft reply to the question and ``task`` the user
+    turn after it (see :meth:`Conversation.with_draft`). ``stop`` and
+    ``response_format`` are set on final-answer steps only. ``model`` replaces the
+    run's model for this call (the rating model).
     """
 
     stage: str
@@ -41,10 +44,18 @@ class Step:
     stop: Sequence[str] | None = None
     response_format: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    draft: bool = False
+    model: str | None = None
 
 
 class StepCaller:
-    """Runs steps for one run against one model."""
+    """Runs steps for one run against one model.
+
+    ``reasoning_effort`` (the preset's upstream reasoning effort) is sent with every
+    call. When the upstream refuses it (a 400 or 422 naming ``reasoning_effort``), the
+    call is repeated once without it and no later call of the run sends it; the ledger
+    notes the drop.
+    """
 
     def __init__(
         self,
@@ -55,6 +66,7 @@ class StepCaller:
         context_length: int | None,
         ledger: RunLedger,
         notify: Callable[[Event], None],
+        reasoning_effort: str | None = None,
     ) -> None:
         self._client = client
         self._model = model
@@ -63,6 +75,7 @@ class StepCaller:
         self._context_length = context_length
         self._ledger = ledger
         self._notify = notify
+        self._effort = reasoning_effort
 
     async def complete(self, step: Step) -> LLMResponse:
         """Run ``step`` to the end. Raises :class:`LLMError` (including a prompt that
@@ -73,7 +86,9 @@ class StepCaller:
             response = await self._client.complete(request)
         except BaseException as error:
             self._settle(record, error)
-            raise
+            if not self._effort_refused(request, error):
+                raise
+            return await self.complete(step)
         self._ledger.call_finished(record, response)
         return response
 
@@ -85,22 +100,51 @@ class StepCaller:
         record = self._ledger.call_started(step.stage, step.candidate, step.attempt)
         stream = self._client.stream(request)
         final: LLMResponse | None = None
+        delivered = False
+
+        def deliver(delta: LLMDelta) -> None:
+            nonlocal delivered
+            delivered = True
+            on_delta(delta)
+
         try:
             try:
                 async for item in stream:
                     if isinstance(item, LLMResponse):
                         final = item
                     else:
-                        on_delta(item)
+                        deliver(item)
             finally:
                 await _close(stream)
             if final is None:
                 raise LLMError("the upstream stream ended without a final response")
         except BaseException as error:
             self._settle(record, error)
-            raise
+            if delivered or not self._effort_refused(request, error):
+                raise
+            return await self.stream(step, on_delta)
         self._ledger.call_finished(record, final)
         return final
+
+    def _effort_refused(self, request: LLMRequest, error: BaseException) -> bool:
+        """Whether ``error`` is the upstream refusing the reasoning effort ``request``
+        sent; if so, stop sending it (the caller repeats the call once)."""
+        if "reasoning_effort" not in request.extra:
+            return False
+        if not isinstance(error, LLMError) or error.status not in (400, 422):
+            return False
+        said = f"{error.param or ''} {error.message}".lower()
+        if "reasoning_effort" not in said and "reasoning effort" not in said:
+            return False
+        if self._effort is None:  # a call running at the same time already dropped it
+            return True
+        self._ledger.notes.append(
+            f"the upstream refused reasoning_effort={self._effort!r} "
+            f"({error.message}); the run's calls go on without it"
+        )
+        self._ledger.reasoning_effort_dropped = True
+        self._effort = None
+        return True
 
     def _checked_request(self, step: Step) -> LLMRequest:
         try:
@@ -113,6 +157,8 @@ class StepCaller:
         conversation = self._conversation
 
         def build(pieces: Sequence[str]) -> list[Message]:
+            if step.draft:
+                return conversation.with_draft(pieces[0], step.task(pieces))
             return conversation.with_task(step.task(pieces))
 
         fitted: Fitted = fit_prompt(build, step.pieces, step.max_tokens, self._context_length)
@@ -135,10 +181,12 @@ class StepCaller:
                 )
             )
         extra = {**self._forward, **dict(step.extra)}
+        if self._effort is not None:
+            extra["reasoning_effort"] = self._effort
         if step.response_format is not None:
             extra["response_format"] = dict(step.response_format)
         return LLMRequest(
-            model=self._model,
+            model=step.model or self._model,
             messages=fitted.messages,
             temperature=step.temperature,
             max_tokens=fitted.max_tokens,

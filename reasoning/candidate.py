@@ -8,6 +8,12 @@ role). Otherwise the refine step reviews every successful execution; if it fails
 is cut off, the first execution (lowest attempt number) stands as the solution. The
 final step then answers the question from the solution.
 
+When the question expects a stated answer (see :func:`reasoning.answers.expects_answer`)
+and the answer step's reply states none, the step runs once more, insisting on it; if
+that reply states none either, the candidate keeps its first reply and is marked
+``answer_failed``, which keeps it out of the selection unless every candidate failed.
+Such a reply is checked before anything of it is sent, so it is never streamed live.
+
 A candidate whose answer step fails is dropped (marked, noted in the trace, and
 recorded); the run answers from the others. Blocks are emitted as each call ends.
 """
@@ -18,7 +24,7 @@ import asyncio
 from collections.abc import Sequence
 
 from reasoning import prompts
-from reasoning.answers import extract_final_answer
+from reasoning.answers import expects_answer, extract_final_answer, find_answer, stated_answer
 from reasoning.calls import Step
 from reasoning.events import AnswerDelta, TraceBlock
 from reasoning.llm import LLMDelta, LLMError, LLMResponse
@@ -32,8 +38,11 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
     try:
         if executions:
             candidate.executions = executions
+            candidate.execution_answers = [
+                (number, extract_final_answer(text)) for number, text in executions
+            ]
             candidate.solution = await _refine(scope, candidate)
-            final = await _answer(scope, candidate, "final")
+            stage = "final"
         else:
             scope.ledger.fallbacks.append(candidate.number)
             scope.note(
@@ -42,7 +51,11 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
                 "the question directly.",
                 candidate.number,
             )
-            final = await _answer(scope, candidate, "fallback")
+            stage = "fallback"
+        candidate.answer_expected = scope.answer.response_format is None and expects_answer(
+            scope.question, candidate.solution
+        )
+        final = await _answer(scope, candidate, stage, insist=False)
     except LLMError as error:
         candidate.dropped = True
         scope.ledger.candidates_dropped.append(
@@ -55,9 +68,44 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
             candidate.number,
         )
         return
+    if candidate.answer_expected and stated_answer(final.text) is None:
+        final = await _retry_answer(scope, candidate, stage, final)
     candidate.final = final
-    candidate.answer_key = extract_final_answer(final.text)
+    found = find_answer(final.text)
+    candidate.answer_key = found.key if found is not None else None
+    candidate.answer_form = found.form if found is not None else None
     scope.progress.final_ready()
+
+
+async def _retry_answer(
+    scope: RunScope, candidate: Candidate, stage: str, first: LLMResponse
+) -> LLMResponse:
+    """The answer step once more, insisting on a stated answer; the better of the two
+    replies (the retry's if it states one, else the first). Marks the candidate failed
+    when neither states one."""
+    candidate.final_retried = True
+    scope.note(
+        f"Candidate {candidate.number}: no answer stated",
+        "The question expects a stated answer and this reply gives none, so the answer "
+        "step is asked once more.",
+        candidate.number,
+    )
+    try:
+        retried = await _answer(scope, candidate, stage, insist=True)
+    except LLMError as error:
+        scope.ledger.notes.append(
+            f"candidate {candidate.number}: the answer retry failed ({error.message})"
+        )
+        retried = None
+    if retried is not None and stated_answer(retried.text) is not None:
+        return retried
+    candidate.answer_failed = True
+    scope.note(
+        f"Candidate {candidate.number}: still no answer stated",
+        "It takes part in the selection only if no candidate states an answer.",
+        candidate.number,
+    )
+    return first
 
 
 # -- step 1 and 2: planning attempts ------------------------------------------------------
@@ -238,32 +286,39 @@ async def _refine(scope: RunScope, candidate: Candidate) -> str:
 # -- step 4: the answer ------------------------------------------------------------------
 
 
-async def _answer(scope: RunScope, candidate: Candidate, stage: str) -> LLMResponse:
+async def _answer(
+    scope: RunScope, candidate: Candidate, stage: str, *, insist: bool
+) -> LLMResponse:
     """Run the final step (``stage="final"``) or the direct fallback; streamed live as
-    :class:`AnswerDelta` events when the run is live. Raises :class:`LLMError`."""
+    :class:`AnswerDelta` events when the run is live and the reply needs no check for a
+    stated answer. ``insist`` asks firmly for the answer in the asked-for form (the
+    retry). Raises :class:`LLMError`."""
     config = scope.config
     answer = scope.answer
     response_format = answer.response_format
     if stage == "final":
         solution = candidate.solution or ""
-        label = f"Candidate {candidate.number} · final answer"
+        label = f"Candidate {candidate.number} · final answer" + (" (retry)" if insist else "")
         step = Step(
             stage="final",
             label=label,
-            task=lambda pieces: prompts.final_task(scope.question, pieces[0], response_format),
+            task=lambda _: prompts.final_task(response_format, insist=insist),
             pieces=(solution,),
             temperature=config.final_temperature,
             max_tokens=answer.bound(config.final_max_tokens),
             candidate=candidate.number,
             stop=answer.stop,
             response_format=response_format,
+            draft=True,
         )
     else:
-        label = f"Candidate {candidate.number} · direct answer (fallback)"
+        label = f"Candidate {candidate.number} · direct answer (fallback)" + (
+            " (retry)" if insist else ""
+        )
         step = Step(
             stage="fallback",
             label=label,
-            task=lambda _: prompts.fallback_task(scope.question, response_format),
+            task=lambda _: prompts.fallback_task(scope.question, response_format, insist=insist),
             pieces=(),
             temperature=config.final_temperature,
             max_tokens=answer.bound(config.final_max_tokens),
@@ -271,7 +326,7 @@ async def _answer(scope: RunScope, candidate: Candidate, stage: str) -> LLMRespo
             stop=answer.stop,
             response_format=response_format,
         )
-    if not scope.live:
+    if not scope.live or candidate.answer_expected:
         response = await scope.caller.complete(step)
         scope.emit(TraceBlock(label, step_text(response), stage, candidate.number))
         return response

@@ -1,8 +1,9 @@
 """The CePO method's tunable parameters: one frozen, validated model.
 
 Defaults are the CePO paper's: three candidates, three plans each (up to six planning
-attempts), absolute rating, and per-step temperatures and token limits. Every field
-is honoured by the step it names; no step borrows another step's settings.
+attempts), absolute rating decided by the ratings, and per-step temperatures and token
+limits. Every field is honoured by the step it names; no step borrows another step's
+settings. The presets in ``config/presets/`` set every field.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-RatingType = Literal["absolute", "pairwise", "majority"]
+RatingType = Literal["absolute", "binary", "pairwise", "majority"]
+SelectionRule = Literal["rating", "majority", "pool", "pool_judges"]
 
 _MAX_TOKENS_LIMIT = 131_072
 
@@ -44,7 +46,16 @@ class CePOConfig(BaseModel):
         default=6, ge=1, le=32, description="Planning attempts allowed per candidate"
     )
     bestofn_rating_type: RatingType = "absolute"
+    selection_rule: SelectionRule = "rating"
     plan_diversity: bool = False
+    rating_model: str | None = Field(
+        default=None, min_length=1, description="Model of the rating calls (default: the run's)"
+    )
+    upstream_reasoning_effort: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{1,16}$",
+        description="reasoning_effort sent with every upstream call (e.g. low, medium, high)",
+    )
 
     planning_temperature: float = _temperature(0.55, "step 1 (plan)")
     execution_temperature: float = _temperature(0.25, "step 2 (execute)")

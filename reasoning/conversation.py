@@ -2,7 +2,8 @@
 
 The system prompt and every turn before the latest user message are kept verbatim
 as context; the latest user message is the question. Each step sends the context
-followed by one user message holding the step's task (which quotes the question).
+followed by one user message holding the step's task (which quotes the question);
+the final step sends the question itself, a draft reply and a closing request.
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ class Conversation:
     def with_task(self, task: str) -> list[Message]:
         """The messages of one step: the context, then ``task`` as the user turn."""
         return [*self.context, {"role": "user", "content": task}]
+
+    def with_draft(self, draft: str, task: str) -> list[Message]:
+        """The messages of the final step: the context, the question as the user's
+        turn, ``draft`` as the assistant's reply to it, then ``task`` as a user turn."""
+        return [
+            *self.context,
+            {"role": "user", "content": self.question},
+            {"role": "assistant", "content": draft},
+            {"role": "user", "content": task},
+        ]
 
 
 def content_text(content: Any) -> str:

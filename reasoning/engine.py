@@ -41,7 +41,7 @@ from reasoning.errors import DeadlineExceeded, ReasoningFailed
 from reasoning.events import AnswerDelta, Event, RunFinished, StatusUpdate, TraceBlock
 from reasoning.ledger import RunLedger
 from reasoning.llm import LLMClient, LLMError, Message, TokenUsage
-from reasoning.rating import compare, rate_absolute
+from reasoning.rating import compare, rate_absolute, rate_binary
 from reasoning.scope import AnswerSettings, Candidate, RunScope
 from reasoning.selection import Choice, Finalist, choose, majority_scores
 from reasoning.trace import Progress, step_text
@@ -164,6 +164,7 @@ class _Run:
             context_length,
             self.ledger,
             self.emit,
+            reasoning_effort=config.upstream_reasoning_effort,
         )
         self.scope = RunScope(
             config=config,
@@ -249,8 +250,13 @@ class _Run:
         if candidate.final is None or self.config.bestofn_n == 1:
             return
         rating = self.config.bestofn_rating_type
+        if candidate.answer_failed and rating in ("absolute", "binary"):
+            self.finished.append(candidate)  # left out of the selection: no rating spent
+            return
         if rating == "absolute":
             await rate_absolute(self.scope, candidate, self.scores)
+        elif rating == "binary":
+            await rate_binary(self.scope, candidate, self.scores)
         elif rating == "pairwise":
             assert self.group is not None
             self.scope.progress.comparisons_added(2 * len(self.finished))
@@ -269,19 +275,24 @@ class _Run:
             if deadline_hit:
                 raise DeadlineExceeded()
             raise ReasoningFailed.from_last_error(self.ledger.last_error)
-        entries = [Finalist(c.number, c.answer_key) for c in finalists]
+        entries = [Finalist(c.number, c.answer_key, c.answer_failed) for c in finalists]
+        pool = _execution_pool(candidates)
+        rule_name = self.config.selection_rule
         if deadline_hit:
             scores = majority_scores(entries)
+            rule_name = "majority"
             rule = "majority of extracted answers (deadline reached)"
         elif self.config.bestofn_rating_type == "majority":
             scores = majority_scores(entries)
-            rule = "majority of extracted answers"
+            rule = f"{rule_name} (majority rating: no rating calls)"
         else:
             scores = self.scores
-            rule = f"{self.config.bestofn_rating_type} rating"
+            rule = f"{rule_name} ({self.config.bestofn_rating_type} rating)"
+        if rule_name == "pool_judges":
+            pool += [r.get("judge_answer") for r in self.ledger.ratings]
         if len(finalists) > 1:
             scope.progress.say(f"Comparing {len(finalists)} answers")
-        choice = choose(entries, scores)
+        choice = choose(entries, scores, rule=rule_name, pool=pool)
         chosen = next(c for c in finalists if c.number == choice.candidate)
         if deadline_hit:
             scope.note(
@@ -303,10 +314,29 @@ class _Run:
                 "scores": [
                     {"candidate": number, "score": score} for number, score in choice.scores.items()
                 ],
+                "eligible": list(choice.eligible),
+                "votes": [
+                    {"candidate": number, "votes": count} for number, count in choice.votes.items()
+                ],
                 "extracted_answers": [
-                    {"candidate": c.number, "answer": c.answer_key} for c in finalists
+                    {
+                        "candidate": c.number,
+                        "answer": c.answer_key,
+                        "form": c.answer_form,
+                        "expected": c.answer_expected,
+                        "failed": c.answer_failed,
+                        "retried": c.final_retried,
+                    }
+                    for c in finalists
+                ],
+                "execution_answers": [
+                    {"candidate": c.number, "attempt": attempt, "answer": key}
+                    for c in candidates
+                    for attempt, key in c.execution_answers
                 ],
             },
+            answers_failed=[c.number for c in finalists if c.answer_failed],
+            answers_retried=[c.number for c in candidates if c.final_retried],
             candidates=len(candidates),
             candidates_finished=len(finalists),
             deadline_hit=deadline_hit,
@@ -323,19 +353,32 @@ class _Run:
         )
 
 
+def _execution_pool(candidates: list[Candidate]) -> list[str | None]:
+    """Every successful execution's answer key, for the ``pool`` rules."""
+    return [key for c in candidates for _, key in c.execution_answers]
+
+
 def _selection_text(choice: Choice, finalists: list[Candidate], rule: str) -> str:
     lines = [f"Rule: {rule}."]
     for candidate in finalists:
         answer = candidate.answer_key if candidate.answer_key is not None else "(none found)"
+        if candidate.number not in choice.eligible:
+            lines.append(
+                f"Candidate {candidate.number}: stated no answer (extracted {answer}); "
+                "left out"
+            )
+            continue
         lines.append(
             f"Candidate {candidate.number}: score {choice.scores[candidate.number]:g}, "
-            f"extracted answer {answer}, agrees with {choice.agreement[candidate.number]} other(s)"
+            f"extracted answer {answer}, agrees with {choice.agreement[candidate.number]} "
+            f"other(s), {choice.votes[candidate.number]} vote(s) in the run's answers"
         )
     reasons = {
         "only candidate": "it is the only candidate with an answer",
         "score": "it has the highest score",
-        "agreement": "tied on score; its answer agrees with the most others",
-        "order": "tied on score and agreement; it comes first",
+        "agreement": "its answer agrees with the most other candidates",
+        "votes": "its answer is the most frequent among all the run's answers",
+        "order": "tied on every criterion; it comes first",
         "unanimous": "every candidate gave the same answer; it comes first among the best",
     }
     lines.append(f"Chosen: candidate {choice.candidate} ({reasons[choice.decided_by]}).")

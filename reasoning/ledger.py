@@ -43,6 +43,7 @@ class RunLedger:
     ratings: list[dict[str, Any]] = field(default_factory=list)
     context_shortened: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    reasoning_effort_dropped: bool = False
     started: float = 0.0
 
     def __post_init__(self) -> None:
@@ -99,5 +100,6 @@ class RunLedger:
             "context_shortened": bool(self.context_shortened),
             "context_shortenings": list(self.context_shortened),
             "notes": list(self.notes),
+            "reasoning_effort_dropped": self.reasoning_effort_dropped,
             **extra,
         }

@@ -1,7 +1,8 @@
 """Every prompt the engine sends, in one place.
 
 Each step's prompt is one user message that follows the client's own conversation
-(system prompt and earlier turns). It opens with that step's heading line from
+(system prompt and earlier turns); the final step alone is a short conversation of
+its own (see :func:`final_task`). Each step's message opens with that step's heading line from
 :data:`HEADINGS`, so a log reader (or a scripted test client) can tell the steps
 apart, then states the task, then quotes the question and any material. Functions
 that quote long material take it as a sequence of ``pieces`` so the context fitter
@@ -27,6 +28,8 @@ HEADINGS: dict[str, str] = {
 
 #: The line an absolute rating must end with (``CORRECT`` or ``INCORRECT``).
 VERDICT_LABEL = "VERDICT"
+#: The line on which a binary verifier states its own result.
+RESULT_LABEL = "MY RESULT"
 #: The line a pairwise comparison must end with (``A`` or ``B``).
 WINNER_LABEL = "BETTER"
 #: How the approaches step labels each approach.
@@ -100,28 +103,46 @@ def refine_task(question: str, executions: Sequence[str]) -> str:
     )
 
 
-def final_task(question: str, solution: str, response_format: Mapping[str, Any] | None) -> str:
-    """Ask for the final answer to the original question, based on ``solution``."""
+def final_task(response_format: Mapping[str, Any] | None, *, insist: bool = False) -> str:
+    """The last user turn of the final step.
+
+    The final step is a conversation, not a task about a text: the question as the
+    user's turn, the worked solution as the assistant's draft reply, then this turn,
+    which asks for the reply itself. ``insist`` (the retry after a reply that stated no
+    answer) adds that the reply must end with the answer in the asked-for form.
+    """
+    ending = (
+        " Your reply must end with the final answer, in exactly the form my question "
+        "asks for; if it names no form, end with a line 'Answer: <your answer>'."
+        if insist
+        else ""
+    )
     return (
         f"{HEADINGS['final']}\n\n"
-        "Below is a worked solution to the question. Using it, write the final answer to "
-        "the question, addressed to the person who asked it, as you would reply in this "
-        "conversation. Be clear and complete; when the question asks for a specific "
-        "result, state it plainly. Follow every instruction the question gives about the "
-        "form of the answer (its format, length, or a required last line). Do not mention "
-        "that a solution was provided."
-        f"{format_instruction(response_format)}\n\n"
-        f"{_question(question)}\n\n## The worked solution\n\n{solution}"
+        "Now write your final reply to my question above. Use your work above and fix any "
+        "mistake you notice in it, without mentioning it. Give the result plainly, and "
+        "follow every instruction in my question about the form of the reply (its format, "
+        f"its length, a required last line).{ending}"
+        f"{format_instruction(response_format)}"
     )
 
 
-def fallback_task(question: str, response_format: Mapping[str, Any] | None) -> str:
-    """Ask to answer the question directly (used when no plan could be carried out)."""
+def fallback_task(
+    question: str, response_format: Mapping[str, Any] | None, *, insist: bool = False
+) -> str:
+    """Ask to answer the question directly (used when no plan could be carried out);
+    ``insist`` as in :func:`final_task`."""
+    ending = (
+        " End with the final answer, in exactly the form the question asks for; if it "
+        "names no form, end with a line 'Answer: <your answer>'."
+        if insist
+        else ""
+    )
     return (
         f"{HEADINGS['fallback']}\n\n"
         "Answer the question below directly, reasoning briefly and carefully; when it "
         "asks for a specific result, state it plainly. Follow every instruction the "
-        "question gives about the form of the answer."
+        f"question gives about the form of the answer.{ending}"
         f"{format_instruction(response_format)}\n\n"
         f"{_question(question)}"
     )
@@ -138,6 +159,22 @@ def rating_task(question: str, solution: str, answer: str) -> str:
         f"'{VERDICT_LABEL}: INCORRECT'.\n\n"
         f"{_question(question)}\n\n## The worked solution\n\n{solution}\n\n"
         f"## The proposed answer\n\n{answer}"
+    )
+
+
+def verify_task(question: str, answer: str) -> str:
+    """Binary verification: solve the question independently, state that result, then
+    say whether the proposed ``answer`` agrees with it (no worked solution is shown, so
+    the judge is not led by it)."""
+    return (
+        f"{HEADINGS['rate']}\n\n"
+        "Below are a question and a proposed answer to it. Do not trust the proposed "
+        "answer. Solve the question yourself, step by step, carefully. Then write your own "
+        f"result on a line '{RESULT_LABEL}: <your result>', compare it with the proposed "
+        "answer, and decide whether the proposed answer is correct.\n\n"
+        f"End your reply with exactly one line: '{VERDICT_LABEL}: YES' if the proposed "
+        f"answer is correct, or '{VERDICT_LABEL}: NO' if it is not.\n\n"
+        f"{_question(question)}\n\n## The proposed answer\n\n{answer}"
     )
 
 

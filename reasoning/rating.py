@@ -1,4 +1,8 @@
-"""Rating calls: absolute verification of one answer, pairwise comparison of two.
+"""Rating calls: absolute or binary verification of one answer, pairwise comparison of two.
+
+A binary verification shows the judge the question and the answer alone; the judge
+solves the question itself, states its own result (recorded as ``judge_answer``) and
+says yes or no. Every rating call goes to the config's ``rating_model`` when set.
 
 Each rating records an entry in the ledger (``parsed: false`` when the verdict could
 not be read, ``error`` when the call failed) and emits one block that states the
@@ -14,7 +18,7 @@ from reasoning.events import TraceBlock
 from reasoning.llm import LLMError, LLMResponse
 from reasoning.scope import Candidate, RunScope
 from reasoning.trace import step_text
-from reasoning.verdicts import parse_verdict, parse_winner
+from reasoning.verdicts import parse_result, parse_verdict, parse_winner
 
 _DIRECT = "(none: this answer was written directly, without a separate worked solution)"
 
@@ -35,6 +39,7 @@ async def rate_absolute(scope: RunScope, candidate: Candidate, scores: dict[int,
         temperature=config.rating_temperature,
         max_tokens=config.rating_max_tokens,
         candidate=candidate.number,
+        model=config.rating_model,
     )
     entry: dict[str, object] = {"type": "absolute", "candidate": candidate.number}
     response = await _call(scope, step, entry, label, candidate.number)
@@ -54,6 +59,40 @@ async def rate_absolute(scope: RunScope, candidate: Candidate, scores: dict[int,
     scope.progress.rating_done()
 
 
+async def rate_binary(scope: RunScope, candidate: Candidate, scores: dict[int, float]) -> None:
+    """Have a judge solve the question and say whether ``candidate``'s answer is right:
+    1 point for yes, none for no or an unreadable verdict."""
+    config = scope.config
+    label = f"Candidate {candidate.number} · verification"
+    step = Step(
+        stage="rate",
+        label=label,
+        task=lambda pieces: prompts.verify_task(scope.question, pieces[0]),
+        pieces=(_answer_text(candidate),),
+        temperature=config.rating_temperature,
+        max_tokens=config.rating_max_tokens,
+        candidate=candidate.number,
+        model=config.rating_model,
+    )
+    entry: dict[str, object] = {"type": "binary", "candidate": candidate.number}
+    response = await _call(scope, step, entry, label, candidate.number)
+    if response is not None:
+        verdict = parse_verdict(response.text)
+        word = {True: "yes", False: "no", None: "unreadable (no vote)"}[verdict]
+        score = 1.0 if verdict else 0.0
+        scores[candidate.number] = scores.get(candidate.number, 0.0) + score
+        entry.update(
+            verdict=None if verdict is None else word,
+            score=score,
+            parsed=verdict is not None,
+            truncated=response.finish_reason == "length",
+            judge_answer=parse_result(response.text),
+        )
+        scope.emit(TraceBlock(f"{label}: {word}", step_text(response), "rate", candidate.number))
+    scope.ledger.ratings.append(entry)
+    scope.progress.rating_done()
+
+
 async def compare(
     scope: RunScope, first: Candidate, second: Candidate, scores: dict[int, float]
 ) -> None:
@@ -67,6 +106,7 @@ async def compare(
         pieces=(_answer_text(first), _answer_text(second)),
         temperature=config.rating_temperature,
         max_tokens=config.rating_max_tokens,
+        model=config.rating_model,
     )
     entry: dict[str, object] = {
         "type": "pairwise",

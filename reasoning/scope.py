@@ -36,14 +36,25 @@ class AnswerSettings:
 @dataclass(slots=True)
 class Candidate:
     """One candidate's state. ``final`` is set once it has an answer; ``solution`` is
-    the worked solution its answer came from (``None`` after a direct fallback)."""
+    the worked solution its answer came from (``None`` after a direct fallback).
+
+    ``answer_key`` and ``answer_form`` describe the answer found in ``final`` (see
+    :mod:`reasoning.answers`); ``answer_failed`` is set when an answer was expected and
+    none was stated, even after the one retry (``final_retried``).
+    ``execution_answers`` holds each successful execution's answer key, for the vote.
+    """
 
     number: int
     approach: str | None = None
     executions: list[tuple[int, str]] = field(default_factory=list)
+    execution_answers: list[tuple[int, str | None]] = field(default_factory=list)
     solution: str | None = None
     final: LLMResponse | None = None
     answer_key: str | None = None
+    answer_form: str | None = None
+    answer_expected: bool = False
+    answer_failed: bool = False
+    final_retried: bool = False
     dropped: bool = False
 
 

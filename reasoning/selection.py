@@ -1,34 +1,46 @@
-"""Choosing the answer among finished candidates: a pure function of their scores.
+"""Choosing the answer among finished candidates: a pure function of what the run recorded.
 
-The rule, for every rating type:
+Every candidate with a final answer is a *finalist*. A finalist whose answer is
+``failed`` (the question expects a stated answer and its final text holds none, even
+after the retry) is left out, unless every finalist failed; then all take part.
 
-1. The highest score wins. Scores are: ``absolute`` - 1 for a candidate rated
-   correct, 0 for incorrect or for a rating that could not be read (no vote);
-   ``pairwise`` - the number of comparisons the candidate won (each pair is compared
-   in both orders; an unreadable comparison gives nobody a win); ``majority`` - the
-   number of finished candidates whose extracted final answer equals its own
-   (answers with nothing extractable agree with nobody).
-2. A tie goes to the candidate whose extracted final answer agrees with the most
-   other finished candidates.
-3. A remaining tie goes to the lowest candidate number.
+Each rule ranks the finalists by a list of criteria, highest first; the first
+criterion on which the winner beats the best finalist with a different answer is
+what decided (``decided_by``):
 
-After a deadline the same rule runs on the finished candidates with majority scores.
+* ``rating``: the rating score, then agreement, then order. Scores are: ``absolute``
+  and ``binary`` - 1 for an answer rated correct, 0 for incorrect or unreadable (no
+  vote); ``pairwise`` - comparisons won; ``majority`` - the size of the answer's group
+  among the finalists.
+* ``majority``: agreement, then the rating score, then order.
+* ``pool``: votes, then the rating score, then order. An answer's votes are how many
+  answers of the whole run equal it: every successful execution's and every
+  finalist's (the *pool*).
+* ``pool_judges``: as ``pool``, with the binary judges' own results in the pool too.
+
+*Agreement* is how many other finalists gave the same answer (answers that could not
+be extracted agree with nobody); *order* is the candidate number, lowest first.
+After a deadline the engine uses ``majority``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+RULES: tuple[str, ...] = ("rating", "majority", "pool", "pool_judges")
 
 
 @dataclass(frozen=True, slots=True)
 class Finalist:
-    """A candidate with a final answer; ``answer_key`` is its extracted, normalised
-    answer (``None`` when nothing could be extracted)."""
+    """A candidate with a final answer; ``answer_key`` is its normalised answer
+    (``None`` when nothing could be extracted); ``failed`` when it stated no answer
+    where one was expected."""
 
     candidate: int
     answer_key: str | None
+    failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +51,12 @@ class Choice:
     scores: dict[int, float]
     agreement: dict[int, int]
     #: What set the winner apart from the best candidate with a different answer:
-    #: "score", "agreement" or "order"; "unanimous" when every finalist gave the same
-    #: extracted answer; "only candidate" when there was one finalist.
+    #: "score", "agreement", "votes" or "order"; "unanimous" when every finalist gave
+    #: the same extracted answer; "only candidate" when there was one finalist.
     decided_by: str
+    votes: dict[int, int]
+    #: The finalists that took part (all of them when every one failed).
+    eligible: tuple[int, ...]
 
 
 def agreement(finalists: Sequence[Finalist]) -> dict[int, int]:
@@ -62,29 +77,60 @@ def majority_scores(finalists: Sequence[Finalist]) -> dict[int, float]:
     }
 
 
-def choose(finalists: Sequence[Finalist], scores: Mapping[int, float]) -> Choice:
-    """Apply the rule in the module docstring. ``scores`` may omit candidates (0).
+def pool_votes(finalists: Sequence[Finalist], pool: Iterable[str | None]) -> dict[int, int]:
+    """For each finalist, how many answers of ``pool`` equal its answer key."""
+    counts = Counter(key for key in pool if key is not None)
+    return {
+        f.candidate: counts[f.answer_key] if f.answer_key is not None else 0 for f in finalists
+    }
 
-    Raises :class:`ValueError` when ``finalists`` is empty.
+
+def choose(
+    finalists: Sequence[Finalist],
+    scores: Mapping[int, float],
+    *,
+    rule: str = "rating",
+    pool: Iterable[str | None] = (),
+) -> Choice:
+    """Apply ``rule`` (see the module docstring). ``scores`` may omit candidates (0);
+    ``pool`` holds the run's other answers (executions, judges' results as the rule
+    wants them); the eligible finalists' own answers are added to it here.
+
+    Raises :class:`ValueError` when ``finalists`` is empty or ``rule`` is unknown.
     """
     if not finalists:
         raise ValueError("no finalists to choose from")
-    agreed = agreement(finalists)
-    full = {f.candidate: float(scores.get(f.candidate, 0.0)) for f in finalists}
-    if len(finalists) == 1:
-        return Choice(finalists[0].candidate, full, agreed, "only candidate")
-    ranked = sorted(
-        finalists, key=lambda f: (-full[f.candidate], -agreed[f.candidate], f.candidate)
-    )
+    if rule not in RULES:
+        raise ValueError(f"unknown selection rule {rule!r}")
+    eligible = [f for f in finalists if not f.failed] or list(finalists)
+    agreed = agreement(eligible)
+    full = {f.candidate: float(scores.get(f.candidate, 0.0)) for f in eligible}
+    votes = pool_votes(eligible, [*pool, *(f.answer_key for f in eligible)])
+    numbers = tuple(f.candidate for f in eligible)
+    if len(eligible) == 1:
+        return Choice(eligible[0].candidate, full, agreed, "only candidate", votes, numbers)
+    criteria: dict[str, Mapping[int, float]] = {
+        "rating": {"score": full, "agreement": agreed},
+        "majority": {"agreement": agreed, "score": full},
+        "pool": {"votes": votes, "score": full},
+        "pool_judges": {"votes": votes, "score": full},
+    }[rule]
+
+    def rank(f: Finalist) -> tuple[float, ...]:
+        return (*(-values[f.candidate] for values in criteria.values()), f.candidate)
+
+    ranked = sorted(eligible, key=rank)
     best = ranked[0]
     rivals = [f for f in ranked[1:] if f.answer_key is None or f.answer_key != best.answer_key]
     if not rivals:
-        return Choice(best.candidate, full, agreed, "unanimous")
+        return Choice(best.candidate, full, agreed, "unanimous", votes, numbers)
     runner_up = rivals[0]
-    if full[best.candidate] != full[runner_up.candidate]:
-        decided_by = "score"
-    elif agreed[best.candidate] != agreed[runner_up.candidate]:
-        decided_by = "agreement"
-    else:
-        decided_by = "order"
-    return Choice(best.candidate, full, agreed, decided_by)
+    decided_by = next(
+        (
+            name
+            for name, values in criteria.items()
+            if values[best.candidate] != values[runner_up.candidate]
+        ),
+        "order",
+    )
+    return Choice(best.candidate, full, agreed, decided_by, votes, numbers)

@@ -64,6 +64,14 @@ class ScriptedCall:
     def prompt(self) -> str:
         return str(self.request.messages[-1]["content"])
 
+    @property
+    def draft(self) -> str:
+        """The assistant's draft reply the final step's conversation holds ("" if none)."""
+        messages = self.request.messages
+        if len(messages) >= 2 and messages[-2].get("role") == "assistant":
+            return str(messages[-2]["content"])
+        return ""
+
 
 @dataclass
 class ScriptedClient:

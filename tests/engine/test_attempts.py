@@ -81,8 +81,8 @@ async def test_refine_failure_keeps_the_first_execution() -> None:
     client.on("refine", lambda call: LLMError("refine broke", status=503))
     events = await collect(client, request(ONE))
     (final,) = client.of("final")
-    assert "Execution number 1." in final.prompt
-    assert "Execution number 2." not in final.prompt
+    assert "Execution number 1." in final.draft
+    assert "Execution number 2." not in final.draft
     result = finished(events)
     assert result.metadata["refine_kept_first_execution"] == [1]
     assert any("keeping the first execution" in b.title for b in blocks(events, "note"))
@@ -94,8 +94,8 @@ async def test_truncated_refine_keeps_the_first_execution() -> None:
     client.on("refine", lambda call: cut_off("Refined: hal"))
     events = await collect(client, request(ONE))
     (final,) = client.of("final")
-    assert "Execution number 1." in final.prompt
-    assert "Refined: hal" not in final.prompt
+    assert "Execution number 1." in final.draft
+    assert "Refined: hal" not in final.draft
     assert any(b.title.endswith("not used") for b in blocks(events, "refine"))
 
 
@@ -108,8 +108,8 @@ async def test_refine_sees_every_successful_execution_and_final_sees_refined() -
     for number in (1, 2, 3):
         assert f"Execution number {number}." in refine.prompt
     (final,) = client.of("final")
-    assert "REFINED SOLUTION" in final.prompt
-    assert "Execution number" not in final.prompt
+    assert "REFINED SOLUTION" in final.draft
+    assert "Execution number" not in final.draft
 
 
 async def test_plan_diversity_seeds_each_candidate_with_one_approach() -> None:

@@ -125,9 +125,16 @@ async def test_whole_conversation_is_context_and_latest_user_turn_is_the_questio
     await collect(client, request(CePOConfig(bestofn_n=1, planning_n=1), messages=messages))
     for call in client.calls:
         assert list(call.request.messages[:3]) == messages[:3]
+        assert call.request.model == "m"
+        if call.step == "final":
+            # the final step is a conversation: question, draft reply, request for the reply
+            question, draft, closing = call.request.messages[3:]
+            assert question == {"role": "user", "content": "What is 40 + 2?"}
+            assert draft["role"] == "assistant" and draft["content"] == call.draft
+            assert closing["role"] == "user" and closing["content"] == call.prompt
+            continue
         assert len(call.request.messages) == 4
         assert "What is 40 + 2?" in call.prompt
-        assert call.request.model == "m"
 
 
 async def test_usage_sums_every_call_and_answer_usage_is_the_final_call() -> None:

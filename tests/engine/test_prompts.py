@@ -21,11 +21,23 @@ def test_the_plan_step_leaves_answer_format_instructions_to_the_final_answer() -
 
 
 def test_final_and_fallback_steps_follow_the_questions_format_instructions() -> None:
-    final = prompts.final_task(QUESTION, "Count: s-t-r-a-w-b-e-r-r-y has three r's.", None)
+    final = prompts.final_task(None)
+    assert "follow every instruction in my question about the form of the reply" in final
     fallback = prompts.fallback_task(QUESTION, None)
-    for task in (final, fallback):
-        assert "Follow every instruction the question gives about the form of the answer" in task
-        assert QUESTION in task
+    assert "Follow every instruction the question gives about the form of the answer" in fallback
+    assert QUESTION in fallback
     # The client's response_format still adds its own sentence after them.
-    json_final = prompts.final_task(QUESTION, "3", {"type": "json_object"})
-    assert json_final.index("form of the answer") < json_final.index("JSON")
+    json_final = prompts.final_task({"type": "json_object"})
+    assert json_final.index("form of the reply") < json_final.index("JSON")
+
+
+def test_final_step_asks_for_the_reply_not_about_a_solution() -> None:
+    """The recorded failure: a final step framed as a task about a solution drew replies
+    about the prompt. The closing turn speaks as the asker and never calls the draft a
+    "solution that was provided"."""
+    for insist in (False, True):
+        task = prompts.final_task(None, insist=insist)
+        assert "my question" in task
+        assert "solution" not in task.lower()
+    assert "Answer: <your answer>" in prompts.final_task(None, insist=True)
+    assert "Answer: <your answer>" not in prompts.final_task(None)

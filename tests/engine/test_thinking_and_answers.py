@@ -67,7 +67,7 @@ def test_thinking_splitter_leaves_a_late_think_tag_in_the_answer() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("so the result is \\boxed{\\frac{1}{2}}.", "\\frac{1}{2}"),
+        ("so the result is \\boxed{\\frac{1}{2}}.", "0.5"),
         ("\\boxed{12} then later \\boxed{13}", "13"),
         ("Final answer: **$1,000.0$.**", "1000"),
         ("Answer: Paris.", "paris"),
