@@ -1,7 +1,9 @@
-"""CePO presets selected by ``reasoning_effort``: ``low``, ``medium``, ``high``.
+"""CePO presets: ``low``, ``medium``, ``high`` (chosen by the client's
+``reasoning_effort``) and ``thinking`` (for upstream models that think on their own,
+chosen as the server's default preset).
 
 Each preset is a YAML file in ``config/presets/`` (package data) holding every
-:class:`~reasoning.config.CePOConfig` field. ``medium`` is the CePO paper's defaults.
+:class:`~reasoning.config.CePOConfig` field. ``medium`` is the CePO paper's shape.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import yaml
 
 from reasoning.config import CePOConfig
 
-PresetName = Literal["low", "medium", "high"]
+PresetName = Literal["low", "medium", "high", "thinking"]
 PRESET_NAMES: tuple[str, ...] = get_args(PresetName)
 PRESET_DIR = Path(__file__).parent / "presets"
 

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     model_prefix: str = Field("cepo-", min_length=1)
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     reasoning_mode: ReasoningMode = "verbose"
-    default_preset: Literal["low", "medium", "high"] = "medium"
+    default_preset: Literal["low", "medium", "high", "thinking"] = "medium"
 
     # -- embedded local model ---------------------------------------------------------
     local_model: str = Field("smollm2-135m", description="Model key or path to a .gguf file")

@@ -364,8 +364,7 @@ def _selection_text(choice: Choice, finalists: list[Candidate], rule: str) -> st
         answer = candidate.answer_key if candidate.answer_key is not None else "(none found)"
         if candidate.number not in choice.eligible:
             lines.append(
-                f"Candidate {candidate.number}: stated no answer (extracted {answer}); "
-                "left out"
+                f"Candidate {candidate.number}: stated no answer (extracted {answer}); left out"
             )
             continue
         lines.append(

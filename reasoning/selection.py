@@ -80,9 +80,7 @@ def majority_scores(finalists: Sequence[Finalist]) -> dict[int, float]:
 def pool_votes(finalists: Sequence[Finalist], pool: Iterable[str | None]) -> dict[int, int]:
     """For each finalist, how many answers of ``pool`` equal its answer key."""
     counts = Counter(key for key in pool if key is not None)
-    return {
-        f.candidate: counts[f.answer_key] if f.answer_key is not None else 0 for f in finalists
-    }
+    return {f.candidate: counts[f.answer_key] if f.answer_key is not None else 0 for f in finalists}
 
 
 def choose(
@@ -109,11 +107,14 @@ def choose(
     numbers = tuple(f.candidate for f in eligible)
     if len(eligible) == 1:
         return Choice(eligible[0].candidate, full, agreed, "only candidate", votes, numbers)
-    criteria: dict[str, Mapping[int, float]] = {
-        "rating": {"score": full, "agreement": agreed},
-        "majority": {"agreement": agreed, "score": full},
-        "pool": {"votes": votes, "score": full},
-        "pool_judges": {"votes": votes, "score": full},
+    by_score: dict[str, Mapping[int, float]] = {"score": full, "agreement": agreed}
+    by_agreement: dict[str, Mapping[int, float]] = {"agreement": agreed, "score": full}
+    by_votes: dict[str, Mapping[int, float]] = {"votes": votes, "score": full}
+    criteria = {
+        "rating": by_score,
+        "majority": by_agreement,
+        "pool": by_votes,
+        "pool_judges": by_votes,
     }[rule]
 
     def rank(f: Finalist) -> tuple[float, ...]:

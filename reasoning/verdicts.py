@@ -13,9 +13,7 @@ from typing import Literal
 from reasoning.answers import normalise_answer
 from reasoning.prompts import RESULT_LABEL, VERDICT_LABEL, WINNER_LABEL
 
-_VERDICT = re.compile(
-    rf"{VERDICT_LABEL}\W{{0,6}}(INCORRECT|CORRECT|YES|NO)\b", re.IGNORECASE
-)
+_VERDICT = re.compile(rf"{VERDICT_LABEL}\W{{0,6}}(INCORRECT|CORRECT|YES|NO)\b", re.IGNORECASE)
 _RESULT = re.compile(rf"{RESULT_LABEL}\s*(?:\*\*|__)?\s*[:：]\s*(?P<rest>[^\n]*)", re.IGNORECASE)
 _WINNER = re.compile(rf"{WINNER_LABEL}\W{{0,6}}(?:ANSWER\s+)?([AB])\b", re.IGNORECASE)
 

@@ -70,7 +70,11 @@ def test_config_is_frozen() -> None:
 
 
 def test_presets() -> None:
-    assert load_preset("medium") == CePOConfig()
+    # medium is the paper's shape with the measured selection (binary rating, pool vote)
+    assert load_preset("medium") == CePOConfig(bestofn_rating_type="binary", selection_rule="pool")
+    thinking = load_preset("thinking")
+    assert thinking.upstream_reasoning_effort is not None
+    assert thinking.final_max_tokens > load_preset("medium").final_max_tokens
     low, high = load_preset("low"), load_preset("high")
     assert (low.bestofn_n, low.planning_n, low.planning_m) == (1, 2, 4)
     assert high.bestofn_n > 3 and high.planning_n > 3 and high.planning_m > 6
