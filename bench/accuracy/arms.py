@@ -6,6 +6,11 @@
 * overrides — ``NAME=JSON`` (``--arms 'n5={"bestofn_n": 5}'``): ``model="cepo-<id>"``
   with ``extra_body={"cepo": JSON}``; a ``"reasoning_effort"`` key in the JSON picks
   the preset the overrides apply to (otherwise the proxy's default, ``medium``).
+* self-consistency — ``sc<k>`` (``sc6``, ``sc27``): ``k`` plain samples of the
+  pass-through model at :data:`SC_TEMPERATURE`, whatever ``--temperature`` the other
+  arms get; the answer is the majority of the samples' extracted answers (a tie goes to
+  the answer that came first). ``k`` matches a preset's upstream calls: 6 for ``low``,
+  27 for ``medium``.
 
 The comparison baseline in reports is always the arm named ``baseline``.
 """
@@ -19,7 +24,14 @@ from typing import Any
 
 BASELINE = "baseline"
 PRESETS = ("low", "medium", "high")
+#: The sampling temperature of every self-consistency arm.
+SC_TEMPERATURE = 0.7
+#: Largest k of an ``sc<k>`` arm.
+SC_MAX_SAMPLES = 64
+#: Each CePO preset arm and the self-consistency arm with as many upstream calls.
+MATCHED_SC = {"low": "sc6", "medium": "sc27"}
 _NAME = re.compile(r"^[A-Za-z][\w.-]*$")
+_SC = re.compile(r"^sc(\d+)$")
 
 
 class ArmError(ValueError):
@@ -28,12 +40,15 @@ class ArmError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Arm:
-    """One arm: its name, whether it runs CePO, its effort and its per-request overrides."""
+    """One arm: its name, whether it runs CePO, its effort and its per-request overrides;
+    ``samples`` (with ``temperature``) for a self-consistency arm."""
 
     name: str
     cepo: bool
     reasoning_effort: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    samples: int | None = None
+    temperature: float | None = None
 
     def request_model(self, model: str, prefix: str = "cepo-") -> str:
         """The ``model`` field to send for upstream model ``model``."""
@@ -69,9 +84,15 @@ def _split_specs(text: str) -> list[str]:
 
 
 def parse_arm(spec: str) -> Arm:
-    """One arm from ``baseline``, a preset name, or ``NAME=JSON``."""
+    """One arm from ``baseline``, a preset name, ``sc<k>``, or ``NAME=JSON``."""
     if spec == BASELINE:
         return Arm(BASELINE, cepo=False)
+    sc = _SC.match(spec)
+    if sc:
+        samples = int(sc.group(1))
+        if not 1 <= samples <= SC_MAX_SAMPLES:
+            raise ArmError(f"arm {spec!r}: k must be between 1 and {SC_MAX_SAMPLES}")
+        return Arm(spec, cepo=False, samples=samples, temperature=SC_TEMPERATURE)
     if spec in PRESETS:
         return Arm(spec, cepo=True, reasoning_effort=spec)
     name, sep, payload = spec.partition("=")
@@ -79,7 +100,7 @@ def parse_arm(spec: str) -> Arm:
         raise ArmError(
             f"unknown arm {spec!r}: use baseline, {', '.join(PRESETS)} or NAME=JSON overrides"
         )
-    if not _NAME.match(name) or name == BASELINE or name in PRESETS:
+    if not _NAME.match(name) or name == BASELINE or name in PRESETS or _SC.match(name):
         raise ArmError(f"arm name {name!r} is reserved or not a plain identifier")
     try:
         overrides = json.loads(payload)

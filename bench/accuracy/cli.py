@@ -1,4 +1,5 @@
-"""The command line: ``python -m bench.accuracy run ...`` and ``... report ...``.
+"""The command line: ``python -m bench.accuracy run ...``, ``... report ...`` and
+``... rescore ...``.
 
 Exit status: 0 on success (a run with failed requests still exits 0: the failures are
 recorded and retried by the next run), 2 for invalid arguments (bad dataset, arm,
@@ -15,11 +16,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.accuracy.arms import ArmError, parse_arms
+from bench.accuracy.arms import MATCHED_SC, ArmError, parse_arms
 from bench.accuracy.datasets import DEV_BOUNDS, DatasetError, parse_dataset_names
 from bench.accuracy.plot import plot_accuracy_vs_tokens
 from bench.accuracy.records import read_results
 from bench.accuracy.report import ReportError, render_section, write_section
+from bench.accuracy.rescore import render_rescore, rescore
 from bench.accuracy.runner import RunConfig, run_accuracy
 from bench.accuracy.summary import summarise
 
@@ -61,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--arms",
         default="baseline,low",
-        help="comma-separated: baseline, low, medium, high, or NAME=JSON cepo overrides",
+        help="comma-separated: baseline, low, medium, high, sc<k> (k samples at temperature "
+        "0.7, majority), or NAME=JSON cepo overrides",
     )
     run.add_argument(
         "--sample", type=int, default=None, help="pick N items of the range (default all)"
@@ -109,7 +112,39 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="PNG path (default: accuracy_tokens.png next to --write-results)",
     )
+    report.add_argument(
+        "--versus",
+        default=",".join(f"{arm}:{other}" for arm, other in MATCHED_SC.items()),
+        help="ARM:OTHER pairs compared besides the baseline (default low:sc6,medium:sc27)",
+    )
+
+    again = commands.add_parser(
+        "rescore", help="re-choose recorded CePO candidates under every selection rule"
+    )
+    again.add_argument(
+        "--in", dest="inputs", type=Path, nargs="+", required=True, help="JSONL files"
+    )
     return parser
+
+
+def _versus(text: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for spec in filter(None, (part.strip() for part in text.split(","))):
+        arm, sep, other = spec.partition(":")
+        if not sep or not arm or not other:
+            raise UsageError(f"--versus wants ARM:OTHER pairs, got {spec!r}")
+        pairs[arm] = other
+    return pairs
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    items = []
+    for path in args.inputs:
+        if not path.exists():
+            raise UsageError(f"no such results file: {path}")
+        items += read_results(path)[1]
+    print(render_rescore(rescore(items)), end="")
+    return 0
 
 
 class UsageError(Exception):
@@ -159,7 +194,7 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         file_runs, file_items = read_results(path)
         runs += file_runs
         items += file_items
-    summaries, comparisons = summarise(items)
+    summaries, comparisons = summarise(items, versus=_versus(args.versus))
     plot_path: Path | None = args.plot
     if plot_path is None and args.write_results is not None:
         plot_path = args.write_results.parent / "accuracy_tokens.png"
@@ -185,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, arguments)
+        if args.command == "rescore":
+            return _rescore(args)
         return _report(args, arguments)
     except (UsageError, DatasetError, ArmError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)

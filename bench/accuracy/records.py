@@ -15,6 +15,7 @@ Unreadable lines (a run killed mid-write) are skipped.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -34,6 +35,11 @@ class ItemRecord:
     (None when it had none); ``upstream_calls`` comes from the response's ``cepo``
     metadata (1 for the baseline). ``error`` is set, and the answer fields empty, when
     the request failed; such records are not done and do not count in reports.
+    ``temperature`` is what the arm sampled at when it sets its own (self-consistency
+    arms), else the run's ``--temperature``. ``samples`` (self-consistency arms) holds
+    each sample's ``extracted`` answer, ``method``, ``correct``, ``completion_tokens``
+    and ``finish_reason``, in the order they were asked for; the item's answer fields
+    are those of the first sample with the majority answer, its token counts the sums.
     """
 
     dataset: str
@@ -57,6 +63,8 @@ class ItemRecord:
     cepo: dict[str, Any] | None = None
     reasoning: str | None = None
     finished_at: float | None = None
+    temperature: float | None = None
+    samples: list[dict[str, Any]] | None = None
 
     @property
     def key(self) -> RecordKey:
@@ -97,12 +105,17 @@ def _build(cls: type[Any], data: dict[str, Any]) -> Any:
 
 
 def read_results(path: Path) -> tuple[list[RunRecord], list[ItemRecord]]:
-    """Every run and item line of ``path``, in file order; a missing file is empty."""
+    """Every run and item line of ``path``, in file order; a missing file is empty. A
+    ``.gz`` file is read through gzip (committed results are gzipped when large)."""
     runs: list[RunRecord] = []
     items: list[ItemRecord] = []
     if not path.exists():
         return runs, items
-    with path.open(encoding="utf-8") as handle:
+    with (
+        gzip.open(path, "rt", encoding="utf-8")
+        if path.suffix == ".gz"
+        else path.open(encoding="utf-8")
+    ) as handle:
         for line in handle:
             try:
                 data = json.loads(line)

@@ -81,16 +81,20 @@ def render_section(
         lines.append(f"### {dataset} — model `{model}`")
         lines.append("")
         lines.append(
-            "| arm | n | accuracy | 95% CI (Wilson) | errors | prompt tokens | completion tokens "
+            "| arm | n | accuracy | 95% CI (Wilson) | errors | no stated answer "
+            "| temperature | prompt tokens | completion tokens "
             "| of which reasoning | upstream calls | latency (s) |"
         )
-        lines.append("|---|--:|--:|---|--:|--:|--:|--:|--:|--:|")
+        lines.append("|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|")
         for s in summaries:
             if (s.model, s.dataset) != (model, dataset):
                 continue
+            temperature = ", ".join(f"{t:g}" for t in s.temperatures) or "default"
+            unstated = f"{s.unstated} ({_percent(s.unstated / s.n)})" if s.n else "–"
             lines.append(
                 f"| {s.arm} | {s.n} | {_percent(s.accuracy)} ({s.correct}/{s.n}) "
                 f"| {_percent(s.interval[0])} – {_percent(s.interval[1])} | {s.errors} "
+                f"| {unstated} | {temperature} "
                 f"| {_number(s.prompt_tokens)} | {_number(s.completion_tokens)} "
                 f"| {_number(s.reasoning_tokens)} | {_number(s.upstream_calls, 1)} "
                 f"| {_number(s.latency_s, 1)} |"
@@ -99,14 +103,14 @@ def render_section(
         if rows:
             lines.append("")
             lines.append(
-                "| vs baseline | paired n | won | lost | McNemar exact p | difference (points) "
+                "| arm | vs | paired n | won | lost | McNemar exact p | difference (points) "
                 "| 95% CI (Newcombe) | detectable at 80% power |"
             )
-            lines.append("|---|--:|--:|--:|--:|--:|---|--:|")
+            lines.append("|---|---|--:|--:|--:|--:|--:|---|--:|")
             for c in rows:
                 mdd = "–" if c.min_detectable is None else f"±{100 * c.min_detectable:.1f}"
                 lines.append(
-                    f"| {c.arm} | {c.table.n} | {c.table.won} | {c.table.lost} "
+                    f"| {c.arm} | {c.against} | {c.table.n} | {c.table.won} | {c.table.lost} "
                     f"| {_p_value(c.p_value)} | {_signed_points(c.table.difference)} "
                     f"| {_signed_points(c.interval[0])} to {_signed_points(c.interval[1])} "
                     f"| {mdd} |"
@@ -117,9 +121,13 @@ def render_section(
         lines.append("")
     lines.append(
         "Accuracy counts error-free records only (errors are listed apart); tokens, calls and "
-        "latency are means per item. *won*/*lost*: items the arm got right and the baseline "
-        "wrong, and the reverse. The McNemar p-value is exact (binomial on the discordant "
-        "items); the difference is arm minus baseline in percentage points, with Newcombe's "
+        "latency are means per item. *No stated answer*: replies whose answer the harness "
+        "found only as the last number (or not at all). *Temperature*: what the arm sampled "
+        "at (self-consistency arms `sc<k>` use their own; others the run's `--temperature`, "
+        "'default' when unset; CePO steps use their preset's). *won*/*lost*: items the arm "
+        "got right and the other arm (*vs*) wrong, and the reverse. The McNemar p-value is "
+        "exact (binomial on the discordant items); the difference is arm minus the other "
+        "arm in percentage points, with Newcombe's "
         "paired interval; *detectable* is the smallest difference these paired items would "
         "detect at 5% two-sided with 80% power, given the observed share of discordant items "
         "(Connor's formula). See `bench/accuracy/README.md`."

@@ -151,6 +151,7 @@ def _base_record(item: Item, arm: Arm, config: RunConfig) -> ItemRecord:
         request_model=arm.request_model(config.model, config.model_prefix),
         prompt_hash=item.prompt_hash,
         expected=item.expected,
+        temperature=config.temperature,
     )
 
 
@@ -159,6 +160,8 @@ def _with(record: ItemRecord, **changes: Any) -> ItemRecord:
 
 
 async def _ask(client: openai.AsyncOpenAI, item: Item, arm: Arm, config: RunConfig) -> ItemRecord:
+    if arm.samples is not None:
+        return await _ask_samples(client, item, arm, config)
     options = arm.request_options()
     if config.max_tokens is not None:
         options["max_tokens"] = config.max_tokens
@@ -177,6 +180,90 @@ async def _ask(client: openai.AsyncOpenAI, item: Item, arm: Arm, config: RunConf
             _base_record(item, arm, config), error=error, latency_s=time.perf_counter() - started
         )
     return _record_from_response(item, arm, config, response, time.perf_counter() - started)
+
+
+async def _ask_samples(
+    client: openai.AsyncOpenAI, item: Item, arm: Arm, config: RunConfig
+) -> ItemRecord:
+    """A self-consistency arm: ``arm.samples`` plain requests at the arm's temperature,
+    all at once; the record is the majority answer's (see :func:`majority_sample`)."""
+    assert arm.samples is not None
+    options: dict[str, Any] = {"temperature": arm.temperature}
+    if config.max_tokens is not None:
+        options["max_tokens"] = config.max_tokens
+    base = replace(_base_record(item, arm, config), temperature=arm.temperature)
+    started = time.perf_counter()
+    failure: BaseException | None = None
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(
+                    client.chat.completions.create(
+                        model=arm.request_model(config.model, config.model_prefix),
+                        messages=[{"role": "user", "content": item.prompt}],
+                        **options,
+                    )
+                )
+                for _ in range(arm.samples)
+            ]
+    except* openai.OpenAIError as group_error:
+        failure = group_error.exceptions[0]
+    if failure is not None:
+        error = f"{type(failure).__name__}: {failure}"[:_MAX_ERROR_CHARS]
+        return _with(base, error=error, latency_s=time.perf_counter() - started)
+    latency = time.perf_counter() - started
+    samples: list[dict[str, Any]] = []
+    texts: list[str] = []
+    prompt_tokens = completion_tokens = 0
+    for task in tasks:
+        response = task.result()
+        choice = response.choices[0] if response.choices else None
+        content = (choice.message.content if choice is not None else None) or ""
+        score = score_reply(item.dataset, content, item.expected)
+        usage = response.usage
+        prompt_tokens += usage.prompt_tokens if usage is not None else 0
+        completion_tokens += usage.completion_tokens if usage is not None else 0
+        texts.append(content)
+        samples.append(
+            {
+                "extracted": score.extracted,
+                "method": score.method,
+                "correct": score.correct,
+                "completion_tokens": usage.completion_tokens if usage is not None else None,
+                "finish_reason": choice.finish_reason if choice is not None else None,
+            }
+        )
+    chosen = majority_sample(samples)
+    return _with(
+        base,
+        answer=texts[chosen] if chosen is not None else texts[0],
+        extracted=samples[chosen]["extracted"] if chosen is not None else None,
+        method=samples[chosen]["method"] if chosen is not None else "none",
+        correct=bool(samples[chosen]["correct"]) if chosen is not None else False,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_s=latency,
+        upstream_calls=arm.samples,
+        finish_reason=samples[chosen]["finish_reason"] if chosen is not None else None,
+        samples=samples,
+    )
+
+
+def majority_sample(samples: list[dict[str, Any]]) -> int | None:
+    """The index of the first sample whose ``extracted`` answer is the most frequent
+    (ties: the answer that appeared first); ``None`` when no sample has an answer."""
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for index, sample in enumerate(samples):
+        answer = sample.get("extracted")
+        if answer is None:
+            continue
+        counts[answer] = counts.get(answer, 0) + 1
+        first.setdefault(answer, index)
+    if not counts:
+        return None
+    best = max(counts, key=lambda answer: (counts[answer], -first[answer]))
+    return first[best]
 
 
 def plan_items(config: RunConfig) -> dict[DatasetName, list[Item]]:

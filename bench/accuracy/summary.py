@@ -1,18 +1,23 @@
-"""From item records to numbers: per-arm accuracy and cost, paired comparisons with the baseline.
+"""From item records to numbers: per-arm accuracy and cost, paired comparisons.
 
 Records are first reduced to the last one per (model, dataset, index, arm). A record
 with an error counts as an error, not as a wrong answer: it is left out of accuracy,
-means and pairs (the count of errors is reported beside them). Pairs are the items on
-which both the arm and the baseline have an error-free record.
+means and pairs (the count of errors is reported beside them). Every arm is compared
+with the baseline, and each arm named in ``versus`` with its matched arm (by default
+``low`` with ``sc6`` and ``medium`` with ``sc27``); pairs are the items on which both
+arms have an error-free record.
+
+An answer is *unstated* when the harness found it only as the reply's last number (or
+found none): the reply gave no ``\boxed{}``, ``Answer:`` line or "the answer is".
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from statistics import fmean
 
-from bench.accuracy.arms import BASELINE
+from bench.accuracy.arms import BASELINE, MATCHED_SC
 from bench.accuracy.datasets import DATASETS
 from bench.accuracy.records import ItemRecord, latest
 from bench.accuracy.stats import (
@@ -44,6 +49,8 @@ class ArmSummary:
     reasoning_tokens: float | None
     upstream_calls: float | None
     latency_s: float | None
+    unstated: int = 0
+    temperatures: tuple[float, ...] = ()
 
     @property
     def accuracy(self) -> float:
@@ -53,7 +60,8 @@ class ArmSummary:
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """An arm against the baseline on the items both answered."""
+    """An arm against another (``against``, the baseline unless matched) on the items
+    both answered."""
 
     model: str
     dataset: str
@@ -62,6 +70,34 @@ class Comparison:
     p_value: float
     interval: tuple[float, float]
     min_detectable: float | None
+    against: str = BASELINE
+
+
+UNSTATED_METHODS = ("last_number", "none")
+
+
+def compare_arms(
+    model: str,
+    dataset: str,
+    arm: str,
+    against: str,
+    arm_correct: dict[int, bool],
+    other_correct: dict[int, bool],
+    confidence: float = 0.95,
+) -> Comparison:
+    """``arm`` against ``against`` on the indices both have (correctness by index)."""
+    paired = sorted(index for index in arm_correct if index in other_correct)
+    table = paired_table([arm_correct[i] for i in paired], [other_correct[i] for i in paired])
+    return Comparison(
+        model=model,
+        dataset=dataset,
+        arm=arm,
+        table=table,
+        p_value=mcnemar_exact_p(table.won, table.lost),
+        interval=paired_difference_interval(table, confidence),
+        min_detectable=min_detectable_difference(table.n, table.discordant_rate),
+        against=against,
+    )
 
 
 def _mean(values: Iterable[float | int | None]) -> float | None:
@@ -81,9 +117,12 @@ def _arm_order(arm: str, seen: list[str]) -> tuple[int, int]:
 
 
 def summarise(
-    items: Iterable[ItemRecord], confidence: float = 0.95
+    items: Iterable[ItemRecord],
+    confidence: float = 0.95,
+    versus: Mapping[str, str] = MATCHED_SC,
 ) -> tuple[list[ArmSummary], list[Comparison]]:
-    """Per-arm summaries and baseline comparisons, ordered by model, dataset, then arm."""
+    """Per-arm summaries, baseline comparisons, then the ``versus`` comparisons (arm ->
+    matched arm), ordered by model, dataset, then arm."""
     records = latest(items)
     groups: dict[tuple[str, str, str], list[ItemRecord]] = {}
     seen_arms: list[str] = []
@@ -94,8 +133,17 @@ def summarise(
     keys = sorted(
         groups, key=lambda key: (key[0], _dataset_order(key[1]), _arm_order(key[2], seen_arms))
     )
+
+    def correctness(model: str, dataset: str, arm: str) -> dict[int, bool]:
+        return {
+            record.index: bool(record.correct)
+            for record in groups.get((model, dataset, arm), [])
+            if record.error is None
+        }
+
     summaries: list[ArmSummary] = []
     comparisons: list[Comparison] = []
+    matched: list[Comparison] = []
     for model, dataset, arm in keys:
         group = groups[(model, dataset, arm)]
         ok = [record for record in group if record.error is None]
@@ -114,26 +162,30 @@ def summarise(
                 reasoning_tokens=_mean(record.reasoning_tokens for record in ok),
                 upstream_calls=_mean(record.upstream_calls for record in ok),
                 latency_s=_mean(record.latency_s for record in ok),
+                unstated=sum(1 for record in ok if record.method in UNSTATED_METHODS),
+                temperatures=tuple(
+                    sorted({r.temperature for r in ok if r.temperature is not None})
+                ),
             )
         )
-        if arm == BASELINE or (model, dataset, BASELINE) not in groups:
-            continue
-        baseline = {
-            record.index: bool(record.correct)
-            for record in groups[(model, dataset, BASELINE)]
-            if record.error is None
-        }
-        paired = sorted((r.index, bool(r.correct)) for r in ok if r.index in baseline)
-        table = paired_table([c for _, c in paired], [baseline[i] for i, _ in paired])
-        comparisons.append(
-            Comparison(
-                model=model,
-                dataset=dataset,
-                arm=arm,
-                table=table,
-                p_value=mcnemar_exact_p(table.won, table.lost),
-                interval=paired_difference_interval(table, confidence),
-                min_detectable=min_detectable_difference(table.n, table.discordant_rate),
+        mine = correctness(model, dataset, arm)
+        if arm != BASELINE and (model, dataset, BASELINE) in groups:
+            comparisons.append(
+                compare_arms(
+                    model,
+                    dataset,
+                    arm,
+                    BASELINE,
+                    mine,
+                    correctness(model, dataset, BASELINE),
+                    confidence,
+                )
             )
-        )
-    return summaries, comparisons
+        other = versus.get(arm)
+        if other is not None and (model, dataset, other) in groups:
+            matched.append(
+                compare_arms(
+                    model, dataset, arm, other, mine, correctness(model, dataset, other), confidence
+                )
+            )
+    return summaries, comparisons + matched

@@ -1,0 +1,218 @@
+"""Re-scoring selection offline: what each rule would have chosen in recorded runs.
+
+A CePO record's ``cepo`` metadata holds every candidate's extracted answer (with its
+form and whether it failed), every execution's answer and every rating (with the
+binary judges' own results), so the candidates can be chosen again under any rule of
+:mod:`reasoning.selection` with no new call. Beside the rules:
+
+* ``recorded``: what the run chose (the record's own verdict);
+* ``oracle``: right when any eligible candidate's answer is right (selection's ceiling);
+* ``pool_any``: the most frequent answer among all the run's answers, whether or not
+  a candidate gave it (a vote the engine cannot return, shown for reference).
+
+A self-consistency record (``samples``) is re-scored at smaller k from its first
+samples (``sc27@6`` is the majority of the first 6 of 27 samples).
+
+Candidates' answers are judged by the harness's own rule on ``Answer: <key>``, so
+re-scoring covers the numeric datasets (GSM8K, letters); CRUXEval records are skipped
+(their keys are lower-cased, which literals do not survive).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench.accuracy.arms import BASELINE
+from bench.accuracy.datasets import DatasetName
+from bench.accuracy.records import ItemRecord, latest
+from bench.accuracy.runner import majority_sample
+from bench.accuracy.scoring import score_reply
+from bench.accuracy.stats import wilson_interval
+from bench.accuracy.summary import Comparison, compare_arms
+from reasoning.answers import STATED_FORMS
+from reasoning.selection import RULES, Finalist, choose
+
+RESCORED_DATASETS: tuple[DatasetName, ...] = ("gsm8k", "letters")
+SC_PREFIXES = (1, 3, 6, 9, 12, 18, 27)
+
+
+@dataclass(frozen=True, slots=True)
+class RescoreRow:
+    """One (dataset, arm, rule): accuracy over ``n`` items and, for a rule that returns a
+    candidate, how many chosen answers were not stated; the paired comparison with the
+    baseline when there is one."""
+
+    model: str
+    dataset: str
+    arm: str
+    rule: str
+    n: int
+    correct: int
+    unstated: int | None
+    versus_baseline: Comparison | None
+
+
+def key_correct(dataset: str, key: str | None, expected: str) -> bool:
+    """Whether the answer key ``key`` is right for a numeric dataset."""
+    if key is None:
+        return False
+    return score_reply(dataset, f"Answer: {key}", expected).correct  # type: ignore[arg-type]
+
+
+def _scores(metadata: dict[str, Any], finalists: Sequence[Finalist]) -> dict[int, float]:
+    config = metadata.get("config") or {}
+    if config.get("bestofn_rating_type") == "majority":
+        counts = Counter(f.answer_key for f in finalists if f.answer_key is not None)
+        return {
+            f.candidate: float(counts[f.answer_key]) if f.answer_key is not None else 0.0
+            for f in finalists
+        }
+    scores: dict[int, float] = {}
+    for rating in metadata.get("ratings") or []:
+        if rating.get("type") == "pairwise":
+            winner = rating.get("winner")
+            if isinstance(winner, int):
+                scores[winner] = scores.get(winner, 0.0) + 1.0
+        elif isinstance(rating.get("candidate"), int):
+            number = rating["candidate"]
+            scores[number] = scores.get(number, 0.0) + float(rating.get("score") or 0.0)
+    return scores
+
+
+def rescore_record(record: ItemRecord) -> dict[str, tuple[bool, bool | None]] | None:
+    """``rule -> (correct, chosen answer stated)`` for one CePO record, or ``None`` when
+    the record holds no selection metadata (the stated flag is ``None`` where no
+    candidate is chosen)."""
+    metadata = record.cepo
+    if not isinstance(metadata, dict) or record.error is not None:
+        return None
+    selection = metadata.get("selection") or {}
+    extracted = selection.get("extracted_answers")
+    if not extracted:
+        return None
+    finalists = [
+        Finalist(int(e["candidate"]), e.get("answer"), bool(e.get("failed"))) for e in extracted
+    ]
+    forms = {int(e["candidate"]): e.get("form") for e in extracted}
+    executions = [e.get("answer") for e in selection.get("execution_answers") or []]
+    judges = [r.get("judge_answer") for r in metadata.get("ratings") or []]
+    scores = _scores(metadata, finalists)
+    out: dict[str, tuple[bool, bool | None]] = {
+        "recorded": (bool(record.correct), record.method not in ("last_number", "none"))
+    }
+    for rule in RULES:
+        pool = executions + judges if rule == "pool_judges" else executions
+        choice = choose(finalists, scores, rule=rule, pool=pool)
+        key = next(f.answer_key for f in finalists if f.candidate == choice.candidate)
+        stated = forms.get(choice.candidate) in STATED_FORMS
+        out[rule] = (key_correct(record.dataset, key, record.expected), stated)
+    eligible = [f for f in finalists if not f.failed] or finalists
+    out["oracle"] = (
+        any(key_correct(record.dataset, f.answer_key, record.expected) for f in eligible),
+        None,
+    )
+    everything = Counter(
+        key for key in [*executions, *(f.answer_key for f in eligible)] if key is not None
+    )
+    top = everything.most_common(1)[0][0] if everything else None
+    out["pool_any"] = (key_correct(record.dataset, top, record.expected), None)
+    return out
+
+
+def _sc_prefixes(record: ItemRecord) -> dict[str, tuple[bool, bool | None]] | None:
+    if not record.samples or record.error is not None:
+        return None
+    out: dict[str, tuple[bool, bool | None]] = {}
+    for k in SC_PREFIXES:
+        if k > len(record.samples):
+            break
+        chosen = majority_sample(record.samples[:k])
+        if chosen is None:
+            out[f"@{k}"] = (False, False)
+            continue
+        sample = record.samples[chosen]
+        out[f"@{k}"] = (
+            bool(sample.get("correct")),
+            sample.get("method") not in ("last_number", "none"),
+        )
+    return out
+
+
+def rescore(items: Iterable[ItemRecord]) -> list[RescoreRow]:
+    """Every rule's accuracy per (model, dataset, arm), in the records' order."""
+    records = latest(items)
+    outcomes: dict[tuple[str, str, str, str], dict[int, tuple[bool, bool | None]]] = {}
+    baseline: dict[tuple[str, str], dict[int, bool]] = {}
+    for record in records.values():
+        if record.dataset not in RESCORED_DATASETS or record.error is not None:
+            continue
+        if record.arm == BASELINE:
+            baseline.setdefault((record.model, record.dataset), {})[record.index] = bool(
+                record.correct
+            )
+            continue
+        found = rescore_record(record) or _sc_prefixes(record)
+        if found is None:
+            continue
+        for rule, outcome in found.items():
+            name = rule if not rule.startswith("@") else f"{record.arm}{rule}"
+            key = (record.model, record.dataset, record.arm, name)
+            outcomes.setdefault(key, {})[record.index] = outcome
+    rows: list[RescoreRow] = []
+    for (model, dataset, arm, rule), by_index in outcomes.items():
+        correct = {index: outcome[0] for index, outcome in by_index.items()}
+        stated = [outcome[1] for outcome in by_index.values() if outcome[1] is not None]
+        base = baseline.get((model, dataset))
+        rows.append(
+            RescoreRow(
+                model=model,
+                dataset=dataset,
+                arm=arm,
+                rule=rule,
+                n=len(by_index),
+                correct=sum(correct.values()),
+                unstated=sum(1 for s in stated if not s) if stated else None,
+                versus_baseline=(
+                    compare_arms(model, dataset, f"{arm}:{rule}", BASELINE, correct, base)
+                    if base
+                    else None
+                ),
+            )
+        )
+    return rows
+
+
+def render_rescore(rows: Sequence[RescoreRow]) -> str:
+    """The rows as markdown tables, one per (model, dataset)."""
+    lines: list[str] = []
+    groups = list(dict.fromkeys((row.model, row.dataset) for row in rows))
+    for model, dataset in groups:
+        lines += [
+            f"### Re-scored selection: {dataset} — model `{model}`",
+            "",
+            "| arm | rule | n | accuracy | 95% CI (Wilson) | chosen without stated answer "
+            "| vs baseline (points) | 95% CI | McNemar exact p |",
+            "|---|---|--:|--:|---|--:|--:|---|--:|",
+        ]
+        for row in rows:
+            if (row.model, row.dataset) != (model, dataset):
+                continue
+            low, high = wilson_interval(row.correct, row.n)
+            unstated = "–" if row.unstated is None else str(row.unstated)
+            versus = "| – | – | – |"
+            c = row.versus_baseline
+            if c is not None:
+                versus = (
+                    f"| {100 * c.table.difference:+.1f} (n {c.table.n}) "
+                    f"| {100 * c.interval[0]:+.1f} to {100 * c.interval[1]:+.1f} "
+                    f"| {c.p_value:.3f} |"
+                )
+            lines.append(
+                f"| {row.arm} | {row.rule} | {row.n} | {100 * row.correct / row.n:.1f}% "
+                f"| {100 * low:.1f}% – {100 * high:.1f}% | {unstated} {versus}"
+            )
+        lines.append("")
+    return "\n".join(lines)

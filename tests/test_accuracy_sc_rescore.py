@@ -1,0 +1,201 @@
+"""Self-consistency arms, matched comparisons, unstated answers and offline re-scoring,
+end to end: the harness's CLI against a scripted proxy on loopback.
+
+The scripted proxy: plain requests at temperature 0.7 answer right on two samples of
+every three of the same item (the first of each three wrong); plain requests at other
+temperatures are right on odd items only, without an ``Answer:`` line on items
+divisible by 4 (so the harness falls back to the last number); CePO requests return
+a recorded selection in their ``cepo`` object whose candidates 1 and 3 are wrong and candidate 2 right, with
+the executions voting for the right answer, and the run having chosen candidate 1.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bench.accuracy import cli
+from bench.accuracy.arms import ArmError, parse_arm
+from bench.accuracy.datasets import load_dataset
+from bench.accuracy.records import read_results
+from bench.accuracy.rescore import rescore
+from bench.accuracy.runner import majority_sample
+from tests.servers import serve_in_thread
+
+MODEL = "tiny"
+
+
+class Proxy:
+    def __init__(self) -> None:
+        self.items = {item.prompt: item for item in load_dataset("gsm8k")}
+        self.bodies: list[dict[str, Any]] = []
+        self.samples: dict[str, itertools.count[int]] = {}
+        self.lock = threading.Lock()
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
+
+    async def chat(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        prompt = body["messages"][-1]["content"]
+        ordinal = 0
+        with self.lock:
+            self.bodies.append(body)
+            if body.get("temperature") == 0.7:
+                ordinal = next(self.samples.setdefault(prompt, itertools.count()))
+        item = self.items[prompt]
+        right = item.expected.replace(",", "")
+        wrong = str(int(right) + 1)
+        response: dict[str, Any] = {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        }
+        if body["model"].startswith("cepo-"):
+            content = f"Answer: {wrong}"
+            response["cepo"] = {
+                "upstream_calls": 27,
+                "config": {"bestofn_rating_type": "binary"},
+                "ratings": [
+                    {"type": "binary", "candidate": 1, "score": 1.0, "judge_answer": right},
+                    {"type": "binary", "candidate": 2, "score": 0.0, "judge_answer": right},
+                    {"type": "binary", "candidate": 3, "score": 0.0, "judge_answer": wrong},
+                ],
+                "selection": {
+                    "extracted_answers": [
+                        {"candidate": 1, "answer": wrong, "form": "answer_line", "failed": False},
+                        {"candidate": 2, "answer": right, "form": "answer_line", "failed": False},
+                        {"candidate": 3, "answer": "7", "form": None, "failed": True},
+                    ],
+                    "execution_answers": [
+                        {"candidate": c, "attempt": 1, "answer": right} for c in (1, 2, 3)
+                    ],
+                },
+            }
+        elif body.get("temperature") == 0.7:
+            content = f"Answer: {wrong if ordinal % 3 == 0 else right}"
+        else:
+            value = right if item.index % 2 else wrong
+            content = f"so {value}" if item.index % 4 == 0 else f"Answer: {value}"
+        response["choices"] = [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ]
+        return JSONResponse(response)
+
+
+@pytest.fixture
+def proxy() -> Iterator[tuple[Proxy, str]]:
+    scripted = Proxy()
+    with serve_in_thread(scripted.app(), lifespan="off") as url:
+        yield scripted, url + "/v1"
+
+
+def _run(url: str, out: Path, arms: str) -> int:
+    return cli.main(
+        [
+            "run",
+            "--base-url",
+            url,
+            "--model",
+            MODEL,
+            "--datasets",
+            "gsm8k",
+            "--arms",
+            arms,
+            "--indices",
+            "0:8",
+            "--concurrency",
+            "4",
+            "--temperature",
+            "0",
+            "--out",
+            str(out),
+        ]
+    )
+
+
+def test_sc_arm_names_and_bounds() -> None:
+    arm = parse_arm("sc6")
+    assert (arm.samples, arm.temperature, arm.cepo) == (6, 0.7, False)
+    with pytest.raises(ArmError):
+        parse_arm("sc0")
+    with pytest.raises(ArmError):
+        parse_arm('sc5={"bestofn_n": 2}')
+
+
+def test_majority_ties_go_to_the_answer_that_came_first() -> None:
+    samples = [{"extracted": a} for a in ("1", "2", "2", "1", None)]
+    assert majority_sample(samples) == 0
+    assert majority_sample([{"extracted": None}]) is None
+    assert majority_sample([{"extracted": "1"}, {"extracted": "2"}, {"extracted": "2"}]) == 1
+
+
+def test_sc_arms_sample_at_their_own_temperature_and_vote(
+    proxy: tuple[Proxy, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted, url = proxy
+    out = tmp_path / "r.jsonl"
+    assert _run(url, out, "baseline,sc6,medium") == 0
+    _, items = read_results(out)
+    sc = [it for it in items if it.arm == "sc6"]
+    assert len(sc) == 8
+    sc_bodies = [b for b in scripted.bodies if b.get("temperature") == 0.7]
+    assert len(sc_bodies) == 6 * 8 and all(b["model"] == MODEL for b in sc_bodies)
+    assert all("reasoning_effort" not in b for b in sc_bodies)
+    for record in sc:
+        assert record.temperature == 0.7 and record.upstream_calls == 6
+        assert record.samples is not None and len(record.samples) == 6
+        assert sum(bool(s["correct"]) for s in record.samples) == 4  # two of every three
+        assert record.correct is True
+        assert record.completion_tokens == 6 * 5
+    assert {it.temperature for it in items if it.arm == "baseline"} == {0.0}
+
+    assert cli.main(["report", "--in", str(out), "--versus", "medium:sc6"]) == 0
+    report = capsys.readouterr().out
+    assert "| sc6 | 8 | 100.0% (8/8)" in report
+    assert "| medium | sc6 | 8 | 0 | 8 |" in report  # medium wrong everywhere, sc6 right
+    baseline_row = next(line for line in report.splitlines() if line.startswith("| baseline |"))
+    assert "| 2 (25.0%) | 0 |" in baseline_row  # items 0 and 4 stated no answer
+    assert "| 0.7 |" in next(line for line in report.splitlines() if line.startswith("| sc6 |"))
+
+
+def test_rescore_replays_every_rule_from_the_records(
+    proxy: tuple[Proxy, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, url = proxy
+    out = tmp_path / "r.jsonl"
+    assert _run(url, out, "baseline,medium,sc9") == 0
+    # committed results are gzipped: rescore reads those too
+    packed = tmp_path / "r.jsonl.gz"
+    packed.write_bytes(gzip.compress(out.read_bytes()))
+    rows = {(row.arm, row.rule): row for row in rescore(read_results(packed)[1])}
+    assert rows[("medium", "recorded")].correct == 0
+    assert rows[("medium", "rating")].correct == 0  # candidate 1 was rated yes
+    assert rows[("medium", "pool")].correct == 8  # the executions vote for candidate 2
+    assert rows[("medium", "pool_judges")].correct == 8
+    assert rows[("medium", "majority")].correct == 0  # 1 and 2 tie, the failed 3 is out
+    assert rows[("medium", "oracle")].correct == 8
+    assert rows[("medium", "pool_any")].correct == 8
+    assert rows[("medium", "pool")].unstated == 0
+    pool = rows[("medium", "pool")].versus_baseline
+    assert pool is not None and pool.table.n == 8 and pool.table.won == 4
+    assert {rule for arm, rule in rows if arm == "sc9"} == {"sc9@1", "sc9@3", "sc9@6", "sc9@9"}
+    assert cli.main(["rescore", "--in", str(packed)]) == 0
+    printed = capsys.readouterr().out
+    assert "| medium | pool | 8 | 100.0%" in printed
