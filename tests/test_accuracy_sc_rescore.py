@@ -5,8 +5,9 @@ The scripted proxy: plain requests at temperature 0.7 answer right on two sample
 every three of the same item (the first of each three wrong); plain requests at other
 temperatures are right on odd items only, without an ``Answer:`` line on items
 divisible by 4 (so the harness falls back to the last number); CePO requests return
-a recorded selection in their ``cepo`` object whose candidates 1 and 3 are wrong and candidate 2 right, with
-the executions voting for the right answer, and the run having chosen candidate 1.
+a recorded selection in their ``cepo`` object whose candidates 1 and 3 are wrong and
+candidate 2 right, with the executions voting for the right answer, and the run
+having chosen candidate 1.
 """
 
 from __future__ import annotations
