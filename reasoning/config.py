@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-RatingType = Literal["absolute", "binary", "pairwise", "majority"]
+RatingType = Literal["absolute", "binary", "blind", "pairwise", "majority"]
 SelectionRule = Literal["rating", "majority", "pool", "pool_judges"]
 
 _MAX_TOKENS_LIMIT = 131_072

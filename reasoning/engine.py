@@ -250,13 +250,13 @@ class _Run:
         if candidate.final is None or self.config.bestofn_n == 1:
             return
         rating = self.config.bestofn_rating_type
-        if candidate.answer_failed and rating in ("absolute", "binary"):
+        if candidate.answer_failed and rating in ("absolute", "binary", "blind"):
             self.finished.append(candidate)  # left out of the selection: no rating spent
             return
         if rating == "absolute":
             await rate_absolute(self.scope, candidate, self.scores)
-        elif rating == "binary":
-            await rate_binary(self.scope, candidate, self.scores)
+        elif rating in ("binary", "blind"):
+            await rate_binary(self.scope, candidate, self.scores, blind=rating == "blind")
         elif rating == "pairwise":
             assert self.group is not None
             self.scope.progress.comparisons_added(2 * len(self.finished))

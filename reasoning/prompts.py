@@ -178,6 +178,17 @@ def verify_task(question: str, answer: str) -> str:
     )
 
 
+def solve_task(question: str) -> str:
+    """Blind verification: solve the question independently and state the result (the
+    engine compares it with each answer; the judge never sees them)."""
+    return (
+        f"{HEADINGS['rate']}\n\n"
+        "Solve the question below yourself, step by step, showing every calculation. Then "
+        f"end your reply with a line '{RESULT_LABEL}: <your result>'.\n\n"
+        f"{_question(question)}"
+    )
+
+
 def compare_task(question: str, answer_a: str, answer_b: str) -> str:
     """Ask which of two answers is better (more likely correct, then more helpful)."""
     return (

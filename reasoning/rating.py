@@ -2,7 +2,10 @@
 
 A binary verification shows the judge the question and the answer alone; the judge
 solves the question itself, states its own result (recorded as ``judge_answer``) and
-says yes or no. Every rating call goes to the config's ``rating_model`` when set.
+says yes or no. A blind verification shows the judge the question only: its verdict
+is yes exactly when its own result is the candidate's answer (by the equivalence of
+:mod:`reasoning.answers`). Every rating call goes to the config's ``rating_model`` when
+set.
 
 Each rating records an entry in the ledger (``parsed: false`` when the verdict could
 not be read, ``error`` when the call failed) and emits one block that states the
@@ -13,6 +16,7 @@ Scores are accumulated in the ``scores`` mapping the engine passes in.
 from __future__ import annotations
 
 from reasoning import prompts
+from reasoning.answers import stated_answer
 from reasoning.calls import Step
 from reasoning.events import TraceBlock
 from reasoning.llm import LLMError, LLMResponse
@@ -59,25 +63,40 @@ async def rate_absolute(scope: RunScope, candidate: Candidate, scores: dict[int,
     scope.progress.rating_done()
 
 
-async def rate_binary(scope: RunScope, candidate: Candidate, scores: dict[int, float]) -> None:
-    """Have a judge solve the question and say whether ``candidate``'s answer is right:
-    1 point for yes, none for no or an unreadable verdict."""
+async def rate_binary(
+    scope: RunScope, candidate: Candidate, scores: dict[int, float], *, blind: bool = False
+) -> None:
+    """Have a judge solve the question and say whether ``candidate``'s answer is right
+    (``blind``: judge by the judge's own result alone): 1 point for yes, none for no or
+    an unreadable verdict."""
     config = scope.config
-    label = f"Candidate {candidate.number} · verification"
+    label = f"Candidate {candidate.number} · verification" + (" (blind)" if blind else "")
     step = Step(
         stage="rate",
         label=label,
-        task=lambda pieces: prompts.verify_task(scope.question, pieces[0]),
-        pieces=(_answer_text(candidate),),
+        task=(
+            (lambda _: prompts.solve_task(scope.question))
+            if blind
+            else (lambda pieces: prompts.verify_task(scope.question, pieces[0]))
+        ),
+        pieces=() if blind else (_answer_text(candidate),),
         temperature=config.rating_temperature,
         max_tokens=config.rating_max_tokens,
         candidate=candidate.number,
         model=config.rating_model,
     )
-    entry: dict[str, object] = {"type": "binary", "candidate": candidate.number}
+    kind = "blind" if blind else "binary"
+    entry: dict[str, object] = {"type": kind, "candidate": candidate.number}
     response = await _call(scope, step, entry, label, candidate.number)
     if response is not None:
-        verdict = parse_verdict(response.text)
+        judged = parse_result(response.text)
+        if blind and judged is None:
+            stated = stated_answer(response.text)
+            judged = stated.key if stated is not None else None
+        if blind:
+            verdict = None if judged is None else judged == candidate.answer_key
+        else:
+            verdict = parse_verdict(response.text)
         word = {True: "yes", False: "no", None: "unreadable (no vote)"}[verdict]
         score = 1.0 if verdict else 0.0
         scores[candidate.number] = scores.get(candidate.number, 0.0) + score
@@ -86,7 +105,7 @@ async def rate_binary(scope: RunScope, candidate: Candidate, scores: dict[int, f
             score=score,
             parsed=verdict is not None,
             truncated=response.finish_reason == "length",
-            judge_answer=parse_result(response.text),
+            judge_answer=judged,
         )
         scope.emit(TraceBlock(f"{label}: {word}", step_text(response), "rate", candidate.number))
     scope.ledger.ratings.append(entry)

@@ -8,15 +8,16 @@ Each rule ranks the finalists by a list of criteria, highest first; the first
 criterion on which the winner beats the best finalist with a different answer is
 what decided (``decided_by``):
 
-* ``rating``: the rating score, then agreement, then order. Scores are: ``absolute``
-  and ``binary`` - 1 for an answer rated correct, 0 for incorrect or unreadable (no
+* ``rating``: the rating score, then agreement, then order. Scores are: ``absolute``,
+  ``binary`` and ``blind`` - 1 for an answer rated correct, 0 for incorrect or unreadable (no
   vote); ``pairwise`` - comparisons won; ``majority`` - the size of the answer's group
   among the finalists.
 * ``majority``: agreement, then the rating score, then order.
 * ``pool``: votes, then the rating score, then order. An answer's votes are how many
   answers of the whole run equal it: every successful execution's and every
   finalist's (the *pool*).
-* ``pool_judges``: as ``pool``, with the binary judges' own results in the pool too.
+* ``pool_judges``: as ``pool``, with the judges' own results (binary and blind
+  verification) in the pool too.
 
 *Agreement* is how many other finalists gave the same answer (answers that could not
 be extracted agree with nobody); *order* is the candidate number, lowest first.

@@ -244,3 +244,19 @@ async def test_a_single_candidate_streams_live_only_when_no_answer_form_is_expec
     checked = ScriptedClient(latency=0.001)
     await collect(checked, request(CePOConfig(bestofn_n=1), messages=ASKS))
     assert [call.streamed for call in checked.of("final")] == [False]
+
+
+async def test_blind_verification_never_shows_the_answer_and_compares_results() -> None:
+    client = ScriptedClient(latency=0.001)
+    _tagged(client)
+    client.on("final", _by_candidate({1: ["Answer: 41"], 2: ["Answer: 42"], 3: ["Answer: 43"]}))
+    client.on("rate", lambda call: "40 + 2 = 42, so:\nMY RESULT: **42**")
+    config = CePOConfig(bestofn_rating_type="blind", selection_rule="rating")
+    result = finished(await collect(client, request(config, messages=ASKS)))
+    for call in client.of("rate"):
+        assert "proposed answer" not in call.prompt and "Refined" not in call.prompt
+        assert "What is 40 + 2?" in call.prompt
+    ratings = result.metadata["ratings"]
+    assert {r["type"] for r in ratings} == {"blind"}
+    assert sorted(r["verdict"] for r in ratings) == ["no", "no", "yes"]
+    assert result.answer == "Answer: 42"
