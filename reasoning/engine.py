@@ -1,10 +1,11 @@
 """The CePO engine: runs the method for one request and yields its events.
 
 Everything independent runs at once: the candidates, each candidate's planning
-attempts, and the ratings (an absolute rating starts as soon as its own candidate's
-answer is ready; a pairwise comparison as soon as both of its answers are). With
-the default config and no truncation a run makes 27 upstream calls and its critical
-path is 5 calls long (plan, execute, refine, final, rate). The only bound on
+attempts, and the ratings (an absolute, binary or blind rating starts as soon as its
+own candidate's answer is ready; a pairwise comparison as soon as both of its answers
+are). With the default config and no truncation or answer retry a run makes 27
+upstream calls and its critical path is 5 calls long (plan, execute, refine, final,
+rate). A candidate that states no answer where one is expected is not rated. The only bound on
 concurrency is the client's.
 
 Structure: :meth:`CePOEngine.run` is an async generator that owns one worker task

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from bench.accuracy.arms import BASELINE
 from bench.accuracy.datasets import DatasetName
@@ -59,7 +59,7 @@ def key_correct(dataset: str, key: str | None, expected: str) -> bool:
     """Whether the answer key ``key`` is right for a numeric dataset."""
     if key is None:
         return False
-    return score_reply(dataset, f"Answer: {key}", expected).correct  # type: ignore[arg-type]
+    return score_reply(cast(DatasetName, dataset), f"Answer: {key}", expected).correct
 
 
 def _scores(metadata: dict[str, Any], finalists: Sequence[Finalist]) -> dict[int, float]:
