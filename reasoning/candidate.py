@@ -8,10 +8,11 @@ role). Otherwise the refine step reviews every successful execution; if it fails
 is cut off, the first execution (lowest attempt number) stands as the solution. The
 final step then answers the question from the solution.
 
-When the question expects a stated answer (see :func:`reasoning.answers.expects_answer`)
-and the answer step's reply states none, the step runs once more, insisting on it; if
-that reply states none either, the candidate keeps its first reply and is marked
-``answer_failed``, which keeps it out of the selection unless every candidate failed.
+When the answer step's reply is empty, or the question expects a stated answer (see
+:func:`reasoning.answers.expects_answer`) and the reply states none, the step runs once
+more, insisting on it; if that reply is no answer either, the candidate is marked
+``answer_failed``, which keeps it out of the selection unless every candidate failed,
+and keeps the first non-empty reply (its worked solution when both were empty).
 Such a reply is checked before anything of it is sent, so it is never streamed live.
 
 A candidate whose answer step fails is dropped (marked, noted in the trace, and
@@ -68,7 +69,7 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
             candidate.number,
         )
         return
-    if candidate.answer_expected and stated_answer(final.text) is None:
+    if not _answered(candidate, final.text):
         final = await _retry_answer(scope, candidate, stage, final)
     candidate.final = final
     found = find_answer(final.text)
@@ -77,17 +78,25 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
     scope.progress.final_ready()
 
 
+def _answered(candidate: Candidate, text: str) -> bool:
+    """A reply is an answer when it has text and, where one is expected, states one."""
+    if not text.strip():
+        return False
+    return not candidate.answer_expected or stated_answer(text) is not None
+
+
 async def _retry_answer(
     scope: RunScope, candidate: Candidate, stage: str, first: LLMResponse
 ) -> LLMResponse:
-    """The answer step once more, insisting on a stated answer; the better of the two
-    replies (the retry's if it states one, else the first). Marks the candidate failed
-    when neither states one."""
+    """The answer step once more, insisting on a stated answer: the retry's reply when
+    it is an answer (see :func:`_answered`). Otherwise the candidate is marked failed and
+    keeps the first reply, or the retry's when the first was empty, or, when both were
+    empty, its worked solution (sent as the answer when the run is live)."""
     candidate.final_retried = True
     scope.note(
         f"Candidate {candidate.number}: no answer stated",
-        "The question expects a stated answer and this reply gives none, so the answer "
-        "step is asked once more.",
+        "The reply is empty or states no answer where the question expects one, so the "
+        "answer step is asked once more.",
         candidate.number,
     )
     try:
@@ -97,7 +106,7 @@ async def _retry_answer(
             f"candidate {candidate.number}: the answer retry failed ({error.message})"
         )
         retried = None
-    if retried is not None and stated_answer(retried.text) is not None:
+    if retried is not None and _answered(candidate, retried.text):
         return retried
     candidate.answer_failed = True
     scope.note(
@@ -105,7 +114,14 @@ async def _retry_answer(
         "It takes part in the selection only if no candidate states an answer.",
         candidate.number,
     )
-    return first
+    if first.text.strip():
+        return first
+    if retried is not None and retried.text.strip():
+        return retried
+    if not candidate.solution:
+        return first
+    candidate.streamed = False
+    return LLMResponse(candidate.solution, "stop", usage=None)
 
 
 # -- step 1 and 2: planning attempts ------------------------------------------------------
@@ -326,7 +342,8 @@ async def _answer(
             stop=answer.stop,
             response_format=response_format,
         )
-    if not scope.live or candidate.answer_expected:
+    candidate.streamed = scope.live and not candidate.answer_expected
+    if not candidate.streamed:
         response = await scope.caller.complete(step)
         scope.emit(TraceBlock(label, step_text(response), stage, candidate.number))
         return response

@@ -305,7 +305,7 @@ class _Run:
             scope.emit(TraceBlock("Selection", _selection_text(choice, finalists, rule), "select"))
         final = chosen.final
         assert final is not None
-        if not scope.live and final.text:
+        if final.text and not chosen.streamed:
             self.emit(AnswerDelta(final.text))
         metadata = self.ledger.metadata(
             chosen_candidate=chosen.number,

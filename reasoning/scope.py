@@ -55,6 +55,8 @@ class Candidate:
     answer_expected: bool = False
     answer_failed: bool = False
     final_retried: bool = False
+    #: Whether ``final``'s text already went out as live answer pieces.
+    streamed: bool = False
     dropped: bool = False
 
 

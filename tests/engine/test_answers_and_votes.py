@@ -7,7 +7,7 @@ from reasoning.answers import expects_answer, find_answer, normalise_answer, sta
 from reasoning.config import CePOConfig
 from reasoning.llm import LLMError
 from reasoning.selection import Finalist, choose
-from tests.engine.helpers import blocks, collect, finished, request
+from tests.engine.helpers import answer, blocks, collect, finished, request
 from tests.engine.scripted_client import Responder, ScriptedCall, ScriptedClient
 
 ASKS = [{"role": "user", "content": "What is 40 + 2? End with a line 'Answer: <number>'."}]
@@ -100,9 +100,11 @@ async def test_a_reply_without_an_answer_is_retried_once_insisting_on_the_form()
         "final",
         lambda call: "Thank you for the solution!" if call.ordinal == 1 else "Answer: 42",
     )
-    result = finished(await collect(client, request(CePOConfig(bestofn_n=1), messages=ASKS)))
+    events = await collect(client, request(CePOConfig(bestofn_n=1), messages=ASKS))
+    result = finished(events)
     finals = client.of("final")
     assert len(finals) == 2
+    assert answer(events) == "Answer: 42"  # checked first, then sent whole
     assert "Answer: <your answer>" in finals[1].prompt
     assert "Answer: <your answer>" not in finals[0].prompt
     assert result.answer == "Answer: 42"
@@ -242,8 +244,9 @@ async def test_a_single_candidate_streams_live_only_when_no_answer_form_is_expec
     await collect(free, request(CePOConfig(bestofn_n=1)))
     assert [call.streamed for call in free.of("final")] == [True]
     checked = ScriptedClient(latency=0.001)
-    await collect(checked, request(CePOConfig(bestofn_n=1), messages=ASKS))
+    events = await collect(checked, request(CePOConfig(bestofn_n=1), messages=ASKS))
     assert [call.streamed for call in checked.of("final")] == [False]
+    assert answer(events) == finished(events).answer != ""
 
 
 async def test_blind_verification_never_shows_the_answer_and_compares_results() -> None:
@@ -260,3 +263,21 @@ async def test_blind_verification_never_shows_the_answer_and_compares_results() 
     assert {r["type"] for r in ratings} == {"blind"}
     assert sorted(r["verdict"] for r in ratings) == ["no", "no", "yes"]
     assert result.answer == "Answer: 42"
+
+
+async def test_an_empty_reply_is_retried_and_never_becomes_an_empty_answer() -> None:
+    client = ScriptedClient(latency=0.001)
+    client.on("refine", lambda call: "Refined: 40 + 2 = 42.")
+    client.on("final", lambda call: "" if call.ordinal == 1 else "It is 42.")
+    retried = finished(await collect(client, request(CePOConfig(bestofn_n=1))))
+    assert retried.answer == "It is 42." and retried.metadata["answers_retried"] == [1]
+    assert retried.metadata["answers_failed"] == []
+
+    silent = ScriptedClient(latency=0.001)
+    silent.on("refine", lambda call: "Refined: 40 + 2 = 42.")
+    silent.on("final", lambda call: "")
+    events = await collect(silent, request(CePOConfig(bestofn_n=1)))
+    result = finished(events)
+    assert silent.count("final") == 2
+    assert answer(events) == result.answer == "Refined: 40 + 2 = 42."  # streamed live too
+    assert result.metadata["answers_failed"] == [1]
