@@ -98,11 +98,17 @@ def extract_final_answer(text: str) -> str | None:
     return found.key if found is not None else None
 
 
+def asks_for_answer(question: str) -> bool:
+    """Whether ``question`` asks for its answer in a stated form (an ``Answer:`` line,
+    ``\\boxed{}``, a final answer)."""
+    return _ANSWER_REQUEST.search(question) is not None
+
+
 def expects_answer(question: str, solution: str | None) -> bool:
     """Whether a reply to ``question`` must state an answer: the question asks for one
-    in a stated form (an ``Answer:`` line, ``\\boxed{}``, a final answer), or the worked
-    ``solution`` the reply is based on arrived at a stated answer."""
-    if _ANSWER_REQUEST.search(question):
+    (:func:`asks_for_answer`), or the worked ``solution`` the reply is based on arrived
+    at a stated answer."""
+    if asks_for_answer(question):
         return True
     return solution is not None and stated_answer(solution) is not None
 

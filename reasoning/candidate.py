@@ -13,7 +13,9 @@ When the answer step's reply is empty, or the question expects a stated answer (
 more, insisting on it; if that reply is no answer either, the candidate is marked
 ``answer_failed``, which keeps it out of the selection unless every candidate failed,
 and keeps the first non-empty reply (its worked solution when both were empty).
-Such a reply is checked before anything of it is sent, so it is never streamed live.
+A single candidate's answer streams live unless the question itself asks for a stated
+answer (then it is checked before anything of it is sent); a live answer that turns
+out to state none cannot be taken back, so it is only marked ``answer_failed``.
 
 A candidate whose answer step fails is dropped (marked, noted in the trace, and
 recorded); the run answers from the others. Blocks are emitted as each call ends.
@@ -25,7 +27,13 @@ import asyncio
 from collections.abc import Sequence
 
 from reasoning import prompts
-from reasoning.answers import expects_answer, extract_final_answer, find_answer, stated_answer
+from reasoning.answers import (
+    asks_for_answer,
+    expects_answer,
+    extract_final_answer,
+    find_answer,
+    stated_answer,
+)
 from reasoning.calls import Step
 from reasoning.events import AnswerDelta, TraceBlock
 from reasoning.llm import LLMDelta, LLMError, LLMResponse
@@ -70,7 +78,13 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
         )
         return
     if not _answered(candidate, final.text):
-        final = await _retry_answer(scope, candidate, stage, final)
+        if candidate.streamed and final.text.strip():
+            candidate.answer_failed = True  # already sent live: nothing to take back
+            scope.ledger.notes.append(
+                f"candidate {candidate.number}: the live answer states no answer"
+            )
+        else:
+            final = await _retry_answer(scope, candidate, stage, final)
     candidate.final = final
     found = find_answer(final.text)
     candidate.answer_key = found.key if found is not None else None
@@ -306,9 +320,9 @@ async def _answer(
     scope: RunScope, candidate: Candidate, stage: str, *, insist: bool
 ) -> LLMResponse:
     """Run the final step (``stage="final"``) or the direct fallback; streamed live as
-    :class:`AnswerDelta` events when the run is live and the reply needs no check for a
-    stated answer. ``insist`` asks firmly for the answer in the asked-for form (the
-    retry). Raises :class:`LLMError`."""
+    :class:`AnswerDelta` events when the run is live, unless the question asks for a
+    stated answer (then the reply is checked first, and sent whole). ``insist`` asks
+    firmly for the answer in the asked-for form (the retry). Raises :class:`LLMError`."""
     config = scope.config
     answer = scope.answer
     response_format = answer.response_format
@@ -342,7 +356,9 @@ async def _answer(
             stop=answer.stop,
             response_format=response_format,
         )
-    candidate.streamed = scope.live and not candidate.answer_expected
+    candidate.streamed = scope.live and not (
+        answer.response_format is None and asks_for_answer(scope.question)
+    )
     if not candidate.streamed:
         response = await scope.caller.complete(step)
         scope.emit(TraceBlock(label, step_text(response), stage, candidate.number))

@@ -281,3 +281,14 @@ async def test_an_empty_reply_is_retried_and_never_becomes_an_empty_answer() -> 
     assert silent.count("final") == 2
     assert answer(events) == result.answer == "Refined: 40 + 2 = 42."  # streamed live too
     assert result.metadata["answers_failed"] == [1]
+
+
+async def test_a_live_answer_is_not_taken_back_but_marked_when_it_states_none() -> None:
+    client = ScriptedClient(latency=0.001)
+    client.on("refine", lambda call: "40 + 2 = 42.\nAnswer: 42")  # the solution states one
+    client.on("final", lambda call: "Forty-two, I think.")
+    events = await collect(client, request(CePOConfig(bestofn_n=1)))
+    result = finished(events)
+    assert [call.streamed for call in client.of("final")] == [True]  # no retry
+    assert answer(events) == result.answer == "Forty-two, I think."
+    assert result.metadata["answers_failed"] == [1] and result.metadata["answers_retried"] == []
