@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from server.sse_blocks import EventBlockSplitter
@@ -28,7 +30,7 @@ def split_at(points: list[int]) -> list[bytes]:
     splitter = EventBlockSplitter()
     blocks: list[bytes] = []
     edges = [0, *points, len(STREAM)]
-    for start, end in zip(edges, edges[1:], strict=False):
+    for start, end in itertools.pairwise(edges):
         blocks += splitter.feed(STREAM[start:end])
     assert not splitter.pending
     return blocks
