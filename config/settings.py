@@ -68,10 +68,6 @@ class Settings(BaseSettings):
     upstream_context_length: int | None = Field(
         None, ge=512, description="Context length when the upstream does not state it"
     )
-    upstream_transport: Literal["lean", "httpcore"] = Field(
-        "lean",
-        description="HTTP/1.1 client under httpx: lean (asyncio + httptools, fast) or httpcore",
-    )
     request_timeout: float = Field(600.0, gt=0, description="Deadline of a whole request (s)")
 
     # -- serving ----------------------------------------------------------------------
