@@ -3,7 +3,8 @@
 Precedence, highest first: explicit arguments (the CLI's ``--host`` / ``--port``),
 environment variables, the ``.env`` file, the YAML file (``--config`` or
 ``CEPO_CONFIG_FILE``), then the defaults below. Values that depend on the upstream
-kind (read timeout, concurrency) are resolved by :meth:`Settings.resolved_*`.
+kind (read timeout, concurrency) are the properties :attr:`Settings.read_timeout` and
+:attr:`Settings.max_concurrency`.
 """
 
 from __future__ import annotations

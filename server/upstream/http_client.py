@@ -84,7 +84,7 @@ def upstream_transport(
     limits = httpx.Limits(max_connections=max_connections, keepalive_expiry=keepalive_expiry)
 
     def session() -> aiohttp.ClientSession:
-        # Built on the first call (a TLS context costs tens of milliseconds at start-up).
+        # Built on the first call, not at start-up: a plain-HTTP upstream never needs it.
         ssl_context = httpx.create_ssl_context(trust_env=True)
         connector = aiohttp.TCPConnector(
             limit=max_connections, keepalive_timeout=keepalive_expiry, ssl=ssl_context
