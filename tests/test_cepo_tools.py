@@ -228,3 +228,29 @@ def test_unknown_tools_policy_is_a_400(cepo: str) -> None:
             extra_body={"cepo": {"tools": "maybe"}},
         )
     assert caught.value.body["param"] == "cepo.tools"  # type: ignore[index]
+
+
+def test_earlier_tool_turns_become_assistant_text() -> None:
+    from reasoning.tools import ToolOffer, tool_turns_as_text
+
+    history = [
+        {"role": "system", "content": "You are a travel agent."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "Let me look.", "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_abc", "content": "18 C"},
+        {"role": "assistant", "content": "It is 18 C."},
+        {"role": "user", "content": [{"type": "text", "text": "And what to wear?"}]},
+    ]
+    system, first, called, answered, question = tool_turns_as_text(
+        history, ToolOffer(tools=(WEATHER,))
+    )
+    assert system == history[0] and first == history[1] and answered == history[4]
+    assert called == {
+        "role": "assistant",
+        "content": 'Let me look.\nTool call: get_weather({"city": "Paris"})\n(call ids: call_abc)'
+        "\n\nResult of get_weather (call call_abc):\n18 C",
+    }
+    assert question["content"][0] == {"type": "text", "text": "And what to wear?"}
+    assert "get_weather(city): Current weather of a city" in question["content"][1]["text"]
+    plain = [{"role": "user", "content": "hi"}]
+    assert tool_turns_as_text(plain, None) == plain
