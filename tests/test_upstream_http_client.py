@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from server.request_context import RequestContext
 from server.upstream.http_client import UpstreamHTTPClient
 from tests.mock_upstream import mock_upstream_client
 
@@ -50,7 +51,9 @@ async def test_the_direct_post_carries_what_build_request_would() -> None:
     client = mock_upstream_client(upstream, api_key="sk-upstream", timeout=timeout)
     http = client.http
     async with http:
-        data, _ = await client.post_json("chat/completions", {"model": "m", "text": "héllo"})
+        data, _ = await client.post_json(
+            "chat/completions", {"model": "m", "text": "héllo"}, RequestContext()
+        )
         expected = http.build_request(
             "POST",
             "http://127.0.0.1:9/v1/chat/completions",
@@ -87,6 +90,6 @@ async def test_a_json_answer_is_read_whole_encoded_or_not(encoding: str | None) 
 
     client = mock_upstream_client(upstream)
     async with client.http:
-        data, content = await client.post_json("chat/completions", {"model": "m"})
+        data, content = await client.post_json("chat/completions", {"model": "m"}, RequestContext())
     assert data == answer
     assert content == raw

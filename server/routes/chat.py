@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,7 +15,7 @@ from server.errors import error_response, validation_error
 from server.passthrough_api import passthrough_response
 from server.protocol import ChatCompletionRequest
 from server.reasoning_api import reasoning_response
-from server.request_context import request_deadline, request_priority
+from server.request_context import context_of
 
 router = APIRouter()
 PATH = "/v1/chat/completions"
@@ -52,12 +51,11 @@ async def chat_completions(request: Request) -> Response:
         parsed = ChatCompletionRequest.model_validate(body)
     except ValidationError as error:
         raise validation_error(list(error.errors())) from None
-    started = time.monotonic()
-    request_priority.set(started)
-    request_deadline.set(started + settings.request_timeout)
+    context = context_of(request.scope)
+    context.start_deadline(settings.request_timeout)
     if parsed.model.startswith(settings.model_prefix):
-        return await reasoning_response(request, services, body, parsed)
-    return await passthrough_response(request, services, body, parsed)
+        return await reasoning_response(request, services, context, body, parsed)
+    return await passthrough_response(request, services, context, body, parsed)
 
 
 async def serve(scope: Scope, receive: Receive, send: Send) -> None:
