@@ -116,7 +116,7 @@ def test_streamed_tool_call_arrives_as_tool_call_deltas(
     cepo: str, upstream: FakeUpstream, effort: str
 ) -> None:
     upstream.responder = calls_tool
-    stream = sdk(cepo).chat.completions.create(
+    raw = sdk(cepo).chat.completions.with_raw_response.create(
         model="cepo-fake-model",
         messages=QUESTION,  # type: ignore[arg-type]
         tools=[WEATHER],  # type: ignore[list-item]
@@ -124,6 +124,8 @@ def test_streamed_tool_call_arrives_as_tool_call_deltas(
         reasoning_effort=effort,  # type: ignore[arg-type]
         stream=True,
     )
+    assert raw.headers["X-Reasoning-Tools"] == "final-step"
+    stream = raw.parse()
     names, arguments, finish = [], [], None
     reasoning_seen = False
     for chunk in stream:

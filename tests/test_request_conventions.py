@@ -164,3 +164,16 @@ def test_upstream_thinking_is_read_from_either_field(
         field = "reasoning_content" if personality == "vllm" else "reasoning"
         plain = sdk(base).chat.completions.create(model="fake-model", messages=QUESTION)  # type: ignore[arg-type]
         assert (plain.choices[0].message.model_extra or {})[field] == "UPSTREAM-THOUGHT here"
+        chunks = sdk(base).chat.completions.create(
+            model="fake-model",
+            messages=QUESTION,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        relayed, usage = [], None
+        for chunk in chunks:
+            usage = chunk.usage or usage
+            for choice in chunk.choices:
+                relayed.append((choice.delta.model_extra or {}).get(field) or "")
+        assert "".join(relayed) == "UPSTREAM-THOUGHT here"
+        assert usage is not None and usage.completion_tokens > 0
