@@ -63,11 +63,6 @@ class ReasoningOptions:
     def bypass(self) -> bool:
         return self.effort in BYPASS_EFFORTS
 
-    @property
-    def field_name(self) -> str:
-        """The response field that carries reasoning (``reasoning_content`` or ``reasoning``)."""
-        return "reasoning" if self.reasoning_format == "reasoning" else "reasoning_content"
-
 
 def reasoning_options(
     body: Mapping[str, Any],
@@ -197,8 +192,8 @@ def _effort_name(value: Any, param: str) -> str | None:
 
 
 def tool_call_required(tool_choice: Any) -> bool:
-    """Whether ``tool_choice`` demands a tool call (``"required"`` or a named function),
-    which CePO cannot reason about: such requests are passed through."""
+    """Whether ``tool_choice`` demands a tool call (``"required"``, Mistral's ``"any"``, or a
+    named function), which CePO cannot reason about: such requests are passed through."""
     if isinstance(tool_choice, str):
-        return tool_choice.strip().lower() == "required"
+        return tool_choice.strip().lower() in ("required", "any")
     return isinstance(tool_choice, dict)

@@ -270,7 +270,6 @@ def _stream(
 ) -> Response:
     factory = ChunkFactory(completion_id(), parsed.model)
     finished: list[RunFinished | None] = [None] * runs
-    field_name = "reasoning" if shown.reasoning_format == "reasoning" else "reasoning_content"
 
     async def produce(emit: Emit) -> None:
         for index in range(runs):
@@ -297,7 +296,8 @@ def _stream(
                     await emit(json_event(factory.chunk(index, {"content": "<think>\n"})))
                 await emit(json_event(factory.chunk(index, {"content": text})))
             else:
-                await emit(json_event(factory.chunk(index, {field_name: text})))
+                # The field is named by the format: reasoning_content or reasoning.
+                await emit(json_event(factory.chunk(index, {shown.reasoning_format: text})))
 
         async def close_think() -> None:
             nonlocal think_closed
