@@ -38,7 +38,7 @@ class TraceBlock:
 
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
-    """A short progress line with no model text, e.g. ``Planning: 4 of 9 plans ready``."""
+    """A short progress line with no model text, e.g. ``Executing the plans``."""
 
     text: str
 

@@ -14,7 +14,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.conftest import ProxyFactory
+from tests.conftest import ProxyFactory, sdk
 from tests.fake_upstream import FakeUpstream, Reply, filler_text
 from tests.fake_upstream.recording import RecordedRequest
 
@@ -33,10 +33,6 @@ CALL = {
 }
 QUESTION = [{"role": "user", "content": "What should I wear in Paris today?"}]
 FINAL_HEADING = "# Step: final answer"
-
-
-def sdk(base: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
 
 
 def calls_tool(body: dict[str, Any]) -> str | Reply:

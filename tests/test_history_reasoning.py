@@ -6,11 +6,10 @@ Checked on the scripted upstream's recorded requests. The Cerebras personality r
 
 from __future__ import annotations
 
-import openai
 import pytest
 
 from reasoning.history import without_old_reasoning
-from tests.conftest import ProxyFactory
+from tests.conftest import ProxyFactory, sdk
 from tests.fake_upstream import FakeUpstream
 
 HISTORY = [
@@ -29,10 +28,6 @@ HISTORY = [
     },
     {"role": "user", "content": "Now 6 times 7?"},
 ]
-
-
-def sdk(base: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
 
 
 def test_assistant_turns_lose_their_reasoning_and_nothing_else() -> None:

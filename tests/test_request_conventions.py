@@ -14,14 +14,10 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import ProxyFactory
+from tests.conftest import ProxyFactory, sdk
 from tests.fake_upstream import FakeUpstream, Reply, filler_text
 
 QUESTION = [{"role": "user", "content": "What is 6 times 7?"}]
-
-
-def sdk(base: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
 
 
 def create(base: str, **fields: Any) -> Any:

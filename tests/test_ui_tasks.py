@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 
 import httpx
-import openai
 import pytest
 
 from server.ui_tasks import ui_task
-from tests.conftest import ProxyFactory
+from tests.conftest import ProxyFactory, sdk
 from tests.fake_upstream import FakeUpstream
 
 
@@ -44,10 +43,6 @@ LIBRECHAT_TITLE = (
     "Give a concise, 5-word-or-less title for the conversation.\n\n"
     "Conversation:\nUser: How do tides work?\nAI: The moon's gravity..."
 )
-
-
-def sdk(base: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
