@@ -27,9 +27,9 @@ def status_class(status: int) -> str:
 
 
 class _RememberedChildren:
-    """``labels(*values)`` looked up in a dict of the children already made: prometheus_client
-    converts, checks and takes a lock on every call, and a request makes about fifteen
-    (issue 7). Only positional values are used here; the children are the same objects."""
+    """``labels(*values)`` looked up in a dict of the children already made (prometheus_client
+    converts, checks and takes a lock on every call). Values by name take
+    prometheus_client's own path; either way the children are the same objects."""
 
     def labels(self, *values: Any, **by_name: Any) -> Any:
         if by_name:

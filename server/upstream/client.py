@@ -59,25 +59,12 @@ class UpstreamClient:
         self.max_retries = max_retries
         self.metrics = metrics
         self._urls: dict[str, httpx.URL] = {}
-        # The headers ``build_request`` would give a JSON POST (Host, the client's defaults:
-        # user agent, encodings), built once; Content-Length and the key (which may be the
-        # caller's own, forwarded) are added per call.
-        self._post_headers = httpx.Headers(
-            [(b"Host", httpx.URL(self.base_url).netloc)]
-            + [
-                (name, value)
-                for name, value in http.headers.raw
-                if name.lower() not in (b"accept", b"content-type")
-            ]
-            + [(b"accept", b"application/json"), (b"content-type", b"application/json")]
-        )
-        self._extensions = {"timeout": http.timeouts}
 
     # -- public ---------------------------------------------------------------------
     async def get_json(self, path: str, context: RequestContext | None = None) -> Any:
         """GET a JSON document (the model list). Not limited: it is cheap and used by probes."""
         try:
-            response = await self.http.get(self._url(path), headers=self._headers(context))
+            response = await self.http.send(self._request("GET", path, None, context))
         except httpx.TimeoutException as error:
             raise LLMTimeout("upstream did not answer in time", code="timeout") from error
         except httpx.HTTPError as error:
@@ -98,7 +85,7 @@ class UpstreamClient:
         async with self._call(context) as call:
             response = await self._send(call, path, payload, context)
             try:
-                content = self.scrub_bytes(await read_body(response), context)
+                content = self.scrub_bytes(await response.aread(), context)
             except httpx.HTTPError as error:
                 raise translate_read_error(error) from error
             finally:
@@ -132,7 +119,7 @@ class UpstreamClient:
 
     # -- internals ------------------------------------------------------------------
     def _url(self, path: str) -> httpx.URL:
-        """The URL of ``path``, parsed once (httpx parses a string URL on every request)."""
+        """The URL of ``path``, parsed once."""
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(f"{self.base_url}/{path.lstrip('/')}")
@@ -142,34 +129,25 @@ class UpstreamClient:
         """The key to send: the caller's own in forwarding mode, else the configured one."""
         return (context.forwarded_key if context else None) or self._api_key
 
-    def _headers(self, context: RequestContext | None) -> dict[str, str]:
-        key = self._key(context)
+    def _request(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None,
+        context: RequestContext | None,
+    ) -> httpx.Request:
+        """The request for ``path``: ``payload`` as a JSON body, the key that applies."""
         headers = {"accept": "application/json"}
-        if key:
-            headers["authorization"] = f"Bearer {key}"
-        return headers
-
-    def _post(self, path: str, payload: dict[str, Any], context: RequestContext) -> httpx.Request:
-        """The POST of ``payload`` as JSON (encoded as httpx does), headers and timeouts set.
-
-        Built from a ready ``Headers`` and a byte stream: given ``content=``, httpx would
-        re-derive and re-normalise every header on each call (issue 7).
-        """
-        content = json.dumps(
-            payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        ).encode()
-        headers = self._post_headers.copy()
-        headers["Content-Length"] = str(len(content))
         key = self._key(context)
         if key:
             headers["authorization"] = f"Bearer {key}"
-        return httpx.Request(
-            "POST",
-            self._url(path),
-            headers=headers,
-            stream=httpx.ByteStream(content),
-            extensions=self._extensions,
-        )
+        content = None
+        if payload is not None:
+            headers["content-type"] = "application/json"
+            content = json.dumps(
+                payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
+        return self.http.build_request(method, self._url(path), content=content, headers=headers)
 
     def redact(self, error: LLMError, context: RequestContext | None) -> LLMError:
         """The error with any key we sent removed from its text (some upstreams echo it).
@@ -210,10 +188,10 @@ class UpstreamClient:
         attempt = 0
         while True:
             attempt += 1
-            request = self._post(path, payload, context)
+            request = self._request("POST", path, payload, context)
             retry_headers: Mapping[str, str] | None = None
             try:
-                response = await self.http.send_direct(request)
+                response = await self.http.send(request, stream=True)
             except httpx.TimeoutException as error:
                 if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
                     failure: LLMError = _connection_error(error)
@@ -261,8 +239,7 @@ class UpstreamClient:
 
 class _Call:
     """One upstream call: holds a limiter slot from ``async with`` to its end, and counts
-    the call by outcome (status class, error, cancelled) with its duration. A class, not a
-    generator-based context manager: it is entered on every call (issue 7)."""
+    the call by outcome (status class, error, cancelled) with its duration."""
 
     __slots__ = ("_context", "_kind", "_limiter", "_metrics", "_started", "status")
 
@@ -309,19 +286,6 @@ def _connection_error(error: Exception) -> LLMError:
         error_type="upstream_error",
         code="upstream_unreachable",
     )
-
-
-async def read_body(response: httpx.Response) -> bytes:
-    """The whole body of a streamed ``response``.
-
-    Read straight from the transport's stream unless it is content-encoded: ``aread``
-    passes every piece through httpx's decoder and chunker layers, about a tenth of a
-    millisecond per call for nothing when there is nothing to decode (issue 7).
-    """
-    stream = response.stream
-    if "content-encoding" in response.headers or not isinstance(stream, httpx.AsyncByteStream):
-        return await response.aread()
-    return b"".join([piece async for piece in stream])
 
 
 async def drain(chunks: AsyncIterator[Any], seconds: float = DRAIN_SECONDS) -> None:
