@@ -84,7 +84,9 @@ def offer_tools(step: Step, offer: ToolOffer | None) -> Step:
 def tool_turns_as_text(messages: Sequence[Message], offer: ToolOffer | None) -> list[Message]:
     """The history with tool turns written as assistant text (see the module docstring).
 
-    Messages without tool turns come back unchanged when no tools are offered.
+    Without tool turns and offered tools the history is unchanged, except that turns
+    after the latest user message are dropped (as
+    :class:`~reasoning.conversation.Conversation` drops them).
     """
     question_at = _last_user(messages)
     if question_at is None:
@@ -101,11 +103,14 @@ def tool_turns_as_text(messages: Sequence[Message], offer: ToolOffer | None) -> 
             before[-1] = {**previous, "content": joined}
         else:
             before.append({"role": "assistant", "content": rendered})
-    after = [
-        text
-        for message in messages[question_at + 1 :]
-        if (text := _as_text(message, names) or content_text(message.get("content")).strip())
-    ]
+    trailing = messages[question_at + 1 :]
+    after = []
+    if any(_is_tool_turn(message) for message in trailing):  # else dropped, as without tools
+        after = [
+            text
+            for message in trailing
+            if (text := _as_text(message, names) or content_text(message.get("content")).strip())
+        ]
     question = messages[question_at]
     additions = []
     if after:
