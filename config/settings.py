@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     reasoning_mode: ReasoningMode = "verbose"
     default_preset: Literal["low", "medium", "high", "thinking"] = "medium"
+    tools_policy: Literal["reason", "passthrough"] = Field(
+        "reason",
+        description="cepo- requests with tools: reason (CePO, tools offered to the final step) "
+        "or passthrough (sent to the upstream model as they came)",
+    )
+    bypass_ui_tasks: bool = Field(
+        True,
+        description="Answer UI background tasks (titles, tags, follow-ups...) with one plain call",
+    )
 
     # -- embedded local model ---------------------------------------------------------
     local_model: str = Field("smollm2-135m", description="Model key or path to a .gguf file")

@@ -38,6 +38,7 @@ from reasoning.calls import Step
 from reasoning.events import AnswerDelta, TraceBlock
 from reasoning.llm import LLMDelta, LLMError, LLMResponse
 from reasoning.scope import Candidate, RunScope
+from reasoning.tools import offer_tools
 from reasoning.trace import step_text, thinking_text
 
 
@@ -77,7 +78,7 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
             candidate.number,
         )
         return
-    if not _answered(candidate, final.text):
+    if not _answered(candidate, final):
         if candidate.streamed and final.text.strip():
             candidate.answer_failed = True  # already sent live: nothing to take back
             scope.ledger.notes.append(
@@ -92,11 +93,14 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
     scope.progress.final_ready()
 
 
-def _answered(candidate: Candidate, text: str) -> bool:
-    """A reply is an answer when it has text and, where one is expected, states one."""
-    if not text.strip():
+def _answered(candidate: Candidate, reply: LLMResponse) -> bool:
+    """A reply is an answer when it calls a tool, or has text and, where one is expected,
+    states one."""
+    if reply.tool_calls:
+        return True
+    if not reply.text.strip():
         return False
-    return not candidate.answer_expected or stated_answer(text) is not None
+    return not candidate.answer_expected or stated_answer(reply.text) is not None
 
 
 async def _retry_answer(
@@ -120,7 +124,7 @@ async def _retry_answer(
             f"candidate {candidate.number}: the answer retry failed ({error.message})"
         )
         retried = None
-    if retried is not None and _answered(candidate, retried.text):
+    if retried is not None and _answered(candidate, retried):
         return retried
     candidate.answer_failed = True
     scope.note(
@@ -159,16 +163,9 @@ async def _plan_and_execute(scope: RunScope, candidate: Candidate) -> list[tuple
             if execution is not None:
                 successes.append((number, execution))
                 return
+            scope.progress.attempt_rejected()
             if started < config.planning_m:
-                scope.progress.say(
-                    f"Candidate {candidate.number}: attempt {number} rejected; "
-                    f"starting attempt {started + 1} of at most {config.planning_m}"
-                )
                 launch()
-            else:
-                scope.progress.say(
-                    f"Candidate {candidate.number}: attempt {number} rejected; no attempts left"
-                )
 
         for _ in range(config.planning_n):
             launch()
@@ -356,6 +353,7 @@ async def _answer(
             stop=answer.stop,
             response_format=response_format,
         )
+    step = offer_tools(step, answer.tools)
     candidate.streamed = scope.live and not (
         answer.response_format is None and asks_for_answer(scope.question)
     )

@@ -48,6 +48,11 @@ def create_app(settings: Settings) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["*"],
-            expose_headers=["X-Request-Id", "X-Reasoning-Bypassed"],
+            expose_headers=[
+                "X-Request-Id",
+                "X-Reasoning-Bypassed",
+                "X-Reasoning-UI-Task",
+                "X-Reasoning-Tools",
+            ],
         )
     return app

@@ -1,16 +1,20 @@
 """Serving ``cepo-<model>`` requests: choose the preset, run the engine, stream or answer.
 
-Headers: ``X-Reasoning-Mode: verbose | quiet`` (what ``reasoning_content`` carries)
-and ``X-Reasoning-Format: reasoning_content | think`` (where the reasoning goes).
-Requests with ``tools`` and ``reasoning_effort`` ``none`` / ``minimal`` bypass CePO:
-they are passed through to the upstream model, with ``X-Reasoning-Bypassed`` set.
+What the request asks for (effort, reasoning mode and format, tools policy) is read by
+:mod:`server.conventions`. Passed through to the upstream model instead, with
+``X-Reasoning-Bypassed`` set to the reason: UI background tasks (``ui-task``, see
+:mod:`server.ui_tasks`), ``reasoning_effort`` ``none`` / ``minimal`` (``reasoning_effort``),
+a required tool call (``tool_choice``) and, under the ``passthrough`` tools policy, any
+request with tools (``tools``). Otherwise tools are offered to the answer step only
+(``X-Reasoning-Tools: final-step``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack, aclosing
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -22,6 +26,7 @@ from reasoning.engine import CePOEngine, RunRequest
 from reasoning.errors import DeadlineExceeded
 from reasoning.events import AnswerDelta, RunFinished, StatusUpdate, TraceBlock
 from reasoning.llm import LLMError
+from server.conventions import reasoning_options, tool_call_required
 from server.disconnect import ClientDisconnected, unless_disconnected
 from server.errors import ProxyError, first_error, from_llm_error
 from server.event_stream import Emit, event_stream, json_event
@@ -35,17 +40,19 @@ from server.translate import (
     ReasoningFormat,
     combined_cepo,
     completion,
+    opening_block,
     render_block,
     render_status,
     run_request,
+    tool_call_deltas,
+    tool_offer,
     usage_of,
 )
+from server.ui_tasks import ui_task
 
-PRESETS = ("low", "medium", "high")
-BYPASS_EFFORTS = ("none", "minimal")
-MODE_HEADER = "x-reasoning-mode"
-FORMAT_HEADER = "x-reasoning-format"
 BYPASS_HEADER = "X-Reasoning-Bypassed"
+UI_TASK_HEADER = "X-Reasoning-UI-Task"
+TOOLS_HEADER = "X-Reasoning-Tools"
 
 
 async def reasoning_response(
@@ -59,35 +66,54 @@ async def reasoning_response(
     upstream_model = parsed.model.removeprefix(settings.model_prefix)
     if not upstream_model:
         raise ProxyError(400, "model name has nothing after the prefix", param="model")
-    mode = _mode(request, settings.reasoning_mode)
-    reasoning_format = _format(request)
-    effort = parsed.reasoning_effort
+    options = reasoning_options(
+        body,
+        request.headers,
+        default_mode=settings.reasoning_mode,
+        default_tools_policy=settings.tools_policy,
+    )
+    mode = options.mode
+    reasoning_format = options.reasoning_format
     context.model = parsed.model
     context.mode = mode
     if settings.log_content:
         context.prompt = body.get("messages")
-    if parsed.tools:
-        return await _bypass(request, services, context, body, parsed, upstream_model, "tools")
-    if effort in BYPASS_EFFORTS:
+    if settings.bypass_ui_tasks and (task := ui_task(body["messages"])) is not None:
+        return await _bypass(
+            request,
+            services,
+            context,
+            body,
+            parsed,
+            upstream_model,
+            "ui-task",
+            {UI_TASK_HEADER: task},
+        )
+    if options.bypass:
         return await _bypass(
             request, services, context, body, parsed, upstream_model, "reasoning_effort"
         )
-    if effort is not None and effort not in PRESETS:
-        raise ProxyError(
-            400,
-            f"reasoning_effort must be one of low, medium, high, none, minimal; got {effort!r}",
-            param="reasoning_effort",
-            code="invalid_value",
-        )
+    offer = None
+    response_headers: dict[str, str] = {}
+    if parsed.tools:
+        if options.tools_policy == "passthrough":
+            return await _bypass(request, services, context, body, parsed, upstream_model, "tools")
+        if tool_call_required(body.get("tool_choice")):
+            return await _bypass(
+                request, services, context, body, parsed, upstream_model, "tool_choice"
+            )
+        offer = tool_offer(body)
+        response_headers[TOOLS_HEADER] = "final-step"
     if parsed.logprobs:
         raise ProxyError(
             400, "logprobs are not available for CePO models", param="logprobs", code="unsupported"
         )
-    preset: PresetName = effort or settings.default_preset  # type: ignore[assignment]
-    config = _config(preset, parsed.cepo)
-    if parsed.response_format is not None:
+    preset: PresetName = options.effort or settings.default_preset  # type: ignore[assignment]
+    config = _config(preset, options.overrides)
+    if parsed.response_format is not None and reasoning_format == "think":
         # The answer must stay valid JSON: reasoning never goes into the content.
         reasoning_format = "reasoning_content"
+    show_trace = mode == "verbose" and not options.exclude
     run = run_request(
         parsed,
         body,
@@ -95,6 +121,7 @@ async def reasoning_response(
         config=config,
         deadline=context.deadline,
         preset=preset,
+        tools=offer,
     )
     runs = parsed.n or 1
     engine = CePOEngine(services.llm.for_request(context))
@@ -102,8 +129,17 @@ async def reasoning_response(
     if parsed.stream:
         resources = AsyncExitStack()
         resources.callback(services.admission.leave)
+        shown = "none" if options.exclude else mode
         return _stream(
-            services, context, parsed, engine, run, runs, mode, reasoning_format, resources
+            services,
+            context,
+            parsed,
+            engine,
+            run,
+            runs,
+            _Shown(shown, reasoning_format, opening_block(config, preset)),
+            resources,
+            response_headers,
         )
     try:
         results = await unless_disconnected(request, _collect(engine, run, runs))
@@ -125,7 +161,8 @@ async def reasoning_response(
                 (
                     r.finished.answer,
                     r.finished.finish_reason,
-                    r.trace if mode == "verbose" else None,
+                    r.trace if show_trace else None,
+                    r.finished.tool_calls,
                 )
                 for r in results
             ],
@@ -134,39 +171,12 @@ async def reasoning_response(
             ),
             cepo=combined_cepo([r.finished.metadata for r in results]),
             reasoning_format=reasoning_format,
-        )
+        ),
+        headers=response_headers,
     )
 
 
 # -- request interpretation -------------------------------------------------------------
-def _mode(request: Request, default: str) -> Mode:
-    value = request.headers.get(MODE_HEADER, default).strip().lower()
-    if value == "verbose":
-        return "verbose"
-    if value == "quiet":
-        return "quiet"
-    raise ProxyError(
-        400,
-        "header X-Reasoning-Mode must be verbose or quiet",
-        param="X-Reasoning-Mode",
-        code="invalid_header",
-    )
-
-
-def _format(request: Request) -> ReasoningFormat:
-    value = request.headers.get(FORMAT_HEADER, "reasoning_content").strip().lower()
-    if value == "think":
-        return "think"
-    if value in ("reasoning_content", ""):
-        return "reasoning_content"
-    raise ProxyError(
-        400,
-        "header X-Reasoning-Format must be think or reasoning_content",
-        param="X-Reasoning-Format",
-        code="invalid_header",
-    )
-
-
 def _config(preset: PresetName, overrides: dict[str, Any] | None) -> CePOConfig:
     config = load_preset(preset)
     if not overrides:
@@ -190,14 +200,22 @@ async def _bypass(
     parsed: ChatCompletionRequest,
     upstream_model: str,
     reason: str,
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    forwarded = {k: v for k, v in body.items() if k != "cepo"}
+    """Answer with one plain upstream call; the proxy's own fields (``cepo``, and the
+    effort fields, which chose CePO's preset) are not forwarded."""
+    forwarded = {
+        k: v for k, v in body.items() if k not in ("cepo", "reasoning_effort", "reasoning")
+    }
     forwarded["model"] = upstream_model
-    if reason == "reasoning_effort" or forwarded.get("reasoning_effort") in PRESETS:
-        forwarded.pop("reasoning_effort", None)
     context.mode = "bypass"
     return await passthrough_response(
-        request, services, context, forwarded, parsed, headers={BYPASS_HEADER: reason}
+        request,
+        services,
+        context,
+        forwarded,
+        parsed,
+        headers={BYPASS_HEADER: reason, **(headers or {})},
     )
 
 
@@ -229,6 +247,16 @@ async def _collect_one(engine: CePOEngine, run: RunRequest) -> _Result:
 
 
 # -- streaming ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """What a stream shows of the reasoning: ``mode`` (``none`` when excluded), where it
+    goes (``reasoning_format``), and the verbose opening text."""
+
+    mode: Mode | Literal["none"]
+    reasoning_format: ReasoningFormat
+    opening: str
+
+
 def _stream(
     services: Services,
     context: RequestContext,
@@ -236,9 +264,9 @@ def _stream(
     engine: CePOEngine,
     run: RunRequest,
     runs: int,
-    mode: Mode,
-    reasoning_format: ReasoningFormat,
+    shown: _Shown,
     resources: AsyncExitStack,
+    headers: dict[str, str],
 ) -> Response:
     factory = ChunkFactory(completion_id(), parsed.model)
     finished: list[RunFinished | None] = [None] * runs
@@ -259,34 +287,45 @@ def _stream(
     async def _stream_one(index: int, emit: Emit) -> None:
         think_open = False
         think_closed = False
+
+        async def reasoning(text: str) -> None:
+            nonlocal think_open
+            if shown.reasoning_format == "think":
+                if not think_open:
+                    think_open = True
+                    await emit(json_event(factory.chunk(index, {"content": "<think>\n"})))
+                await emit(json_event(factory.chunk(index, {"content": text})))
+            else:
+                # The field is named by the format: reasoning_content or reasoning.
+                await emit(json_event(factory.chunk(index, {shown.reasoning_format: text})))
+
+        async def close_think() -> None:
+            nonlocal think_closed
+            if think_open and not think_closed:
+                think_closed = True
+                await emit(json_event(factory.chunk(index, {"content": "</think>\n\n"})))
+
+        if shown.mode == "verbose":
+            await reasoning(shown.opening)  # the run has started: say so before any call ends
         async with aclosing(engine.run(run)) as events:
             async for event in events:
-                reasoning_text = ""
-                if isinstance(event, TraceBlock) and mode == "verbose":
-                    reasoning_text = render_block(event)
-                elif isinstance(event, StatusUpdate) and mode == "quiet":
-                    reasoning_text = render_status(event.text)
-                if reasoning_text:
-                    if reasoning_format == "think":
-                        if not think_open:
-                            think_open = True
-                            await emit(json_event(factory.chunk(index, {"content": "<think>\n"})))
-                        await emit(json_event(factory.chunk(index, {"content": reasoning_text})))
-                    else:
-                        delta = {"reasoning_content": reasoning_text}
-                        await emit(json_event(factory.chunk(index, delta)))
-                    continue
-                if isinstance(event, AnswerDelta) and event.text:
-                    if think_open and not think_closed:
-                        think_closed = True
-                        await emit(json_event(factory.chunk(index, {"content": "</think>\n\n"})))
-                    await emit(json_event(factory.chunk(index, {"content": event.text})))
+                if isinstance(event, TraceBlock):
+                    if shown.mode == "verbose":
+                        await reasoning(render_block(event))
+                elif isinstance(event, StatusUpdate):
+                    if shown.mode == "quiet":
+                        await reasoning(render_status(event.text))
+                elif isinstance(event, AnswerDelta):
+                    if event.text:
+                        await close_think()
+                        await emit(json_event(factory.chunk(index, {"content": event.text})))
                 elif isinstance(event, RunFinished):
-                    if think_open and not think_closed:
-                        think_closed = True
-                        await emit(json_event(factory.chunk(index, {"content": "</think>\n\n"})))
+                    await close_think()
                     finished[index] = event
                     _observe_run(services, context, event)
+                    if event.tool_calls:
+                        delta = {"tool_calls": tool_call_deltas(event.tool_calls)}
+                        await emit(json_event(factory.chunk(index, delta)))
                     await emit(
                         json_event(
                             factory.chunk(index, {}, event.finish_reason, cepo=event.metadata)
@@ -298,6 +337,7 @@ def _stream(
         context=context,
         grace_seconds=services.settings.shutdown_grace_seconds,
         resources=resources,
+        headers=headers,
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
+import openai
 import pytest
 
 from tests.fake_upstream import FakeUpstream
@@ -46,3 +47,20 @@ def make_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyFactory]:
 @pytest.fixture
 def proxy(make_proxy: ProxyFactory, upstream: FakeUpstream) -> str:
     return make_proxy(upstream)
+
+
+_SDK_CLIENTS: list[openai.OpenAI] = []
+
+
+def sdk(base: str) -> openai.OpenAI:
+    """An OpenAI SDK client for the proxy at ``base`` (no ``/v1``), closed after the test."""
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
+    _SDK_CLIENTS.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    yield
+    while _SDK_CLIENTS:
+        _SDK_CLIENTS.pop().close()

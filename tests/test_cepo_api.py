@@ -16,6 +16,7 @@ from tests.openai_wire import iter_sse_data, sse_data
 
 QUESTION = [{"role": "user", "content": "What is 6 times 7?"}]
 FILLER_WORD = filler_text(8).split()[1]
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {}}}
 
 
 def sdk(base: str) -> openai.OpenAI:
@@ -228,7 +229,14 @@ def test_bad_reasoning_mode_header_is_a_400(cepo: str) -> None:
     ("extra", "reason"),
     [
         ({"reasoning_effort": "none"}, "reasoning_effort"),
-        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+        ({"reasoning_effort": "Minimal"}, "reasoning_effort"),
+        ({"reasoning": {"enabled": False}}, "reasoning_effort"),
+        ({"tools": [TOOL], "cepo": {"tools": "passthrough"}}, "tools"),
+        ({"tools": [TOOL], "tool_choice": "required"}, "tool_choice"),
+        (
+            {"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "f"}}},
+            "tool_choice",
+        ),
     ],
 )
 def test_bypass_passes_through_to_the_upstream_model(
@@ -243,6 +251,8 @@ def test_bypass_passes_through_to_the_upstream_model(
     assert upstream.calls == 1
     sent = upstream.chat_requests[0].body
     assert sent["model"] == "fake-model" and "reasoning_effort" not in sent
+    assert "cepo" not in sent and "reasoning" not in sent
+    assert sent.get("tools") == extra.get("tools")
 
 
 def test_request_settings_are_respected(cepo: str, upstream: FakeUpstream) -> None:

@@ -81,6 +81,7 @@ class UpstreamLLM:
             finish_reason=choice.get("finish_reason"),
             reasoning=reasoning,
             usage=usage,
+            tool_calls=_tool_calls(message.get("tool_calls")),
         )
 
     async def stream(
@@ -89,6 +90,7 @@ class UpstreamLLM:
         body = self._body(request, stream=True)
         decoder = SSEDecoder()
         splitter = ThinkingSplitter()
+        calls = _ToolCallAssembler()
         text: list[str] = []
         reasoning: list[str] = []
         finish_reason: str | None = None
@@ -115,6 +117,8 @@ class UpstreamLLM:
                         saw_choice = True
                         choice = choices[0]
                         delta = choice.get("delta") or {}
+                        if isinstance(delta, dict) and delta.get("tool_calls"):
+                            calls.feed(delta["tool_calls"])
                         piece_reasoning = _reasoning_of(delta)
                         content = delta.get("content") or ""
                         answer_piece, thinking_piece = (
@@ -152,6 +156,7 @@ class UpstreamLLM:
             finish_reason=finish_reason,
             reasoning=full_reasoning,
             usage=self._usage(reported, request, full_text + full_reasoning, context),
+            tool_calls=calls.calls(),
         )
 
     async def context_length(self, model: str, context: RequestContext | None = None) -> int:
@@ -249,6 +254,65 @@ def _reasoning_of(message: Any) -> str:
         if isinstance(value, str) and value:
             return value
     return ""
+
+
+def _tool_calls(value: Any) -> tuple[dict[str, Any], ...]:
+    """The well-formed tool calls of a message (``function`` calls with a name)."""
+    if not isinstance(value, list):
+        return ()
+    calls: list[dict[str, Any]] = []
+    for call in value:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            arguments = function.get("arguments")
+            if not isinstance(arguments, str):
+                arguments = json.dumps(arguments if arguments is not None else {})
+            calls.append(
+                {
+                    "id": str(call.get("id") or f"call_{len(calls)}"),
+                    "type": "function",
+                    "function": {"name": function["name"], "arguments": arguments},
+                }
+            )
+    return tuple(calls)
+
+
+class _ToolCallAssembler:
+    """Whole tool calls from streamed ``delta.tool_calls`` pieces (keyed by ``index``: the
+    first piece of a call brings its id and name, later ones more of its arguments)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def feed(self, pieces: Any) -> None:
+        if not isinstance(pieces, list):
+            return
+        for piece in pieces:
+            if not isinstance(piece, dict):
+                continue
+            index = piece.get("index")
+            key = index if isinstance(index, int) else len(self._calls)
+            call = self._calls.setdefault(key, {"id": None, "name": "", "arguments": []})
+            if piece.get("id"):
+                call["id"] = str(piece["id"])
+            function = piece.get("function")
+            if isinstance(function, dict):
+                if isinstance(function.get("name"), str):
+                    call["name"] += function["name"]
+                if isinstance(function.get("arguments"), str):
+                    call["arguments"].append(function["arguments"])
+
+    def calls(self) -> tuple[dict[str, Any], ...]:
+        whole = [
+            {
+                "id": call["id"] or f"call_{key}",
+                "type": "function",
+                "function": {"name": call["name"], "arguments": "".join(call["arguments"])},
+            }
+            for key, call in sorted(self._calls.items())
+            if call["name"]
+        ]
+        return tuple(whole)
 
 
 def _cards(listing: Any) -> list[dict[str, Any]]:
