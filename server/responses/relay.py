@@ -1,0 +1,118 @@
+"""Plain models on upstreams that serve ``/v1/responses`` themselves: the request is relayed.
+
+The body goes upstream as it came; the answer comes back as the upstream wrote it: JSON bytes
+unchanged, stream events passed on one by one (their ``event:`` names and data, any key we sent
+scrubbed), with nothing added (no ``[DONE]``: Responses streams end with their last event).
+
+An upstream that answers the route with 405, or with a 404 that is not about the model, lacks
+it: :class:`RouteMissing` is raised and :class:`UpstreamRoutes` remembers that for that upstream,
+so later requests are translated to chat completions straight away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+
+from reasoning.llm import LLMError
+from server.errors import from_llm_error
+from server.sse_decoder import ServerSentEvent, SSEDecoder
+from server.upstream.client import UpstreamClient, translate_read_error
+
+PATH = "responses"
+
+
+class RouteMissing(Exception):
+    """The upstream does not serve ``/v1/responses``."""
+
+
+class UpstreamRoutes:
+    """What this app learnt about its upstreams' routes (one per app, in ``app.state``)."""
+
+    def __init__(self) -> None:
+        self._lacking: set[str] = set()
+
+    def serves_responses(self, upstream: UpstreamClient) -> bool:
+        return upstream.base_url not in self._lacking
+
+    def lacks_responses(self, upstream: UpstreamClient) -> None:
+        self._lacking.add(upstream.base_url)
+
+
+def _route_missing(error: LLMError, model: str) -> bool:
+    if error.status == 405:
+        return True
+    return (
+        error.status == 404
+        and error.code not in ("model_not_found", "not_found_model")
+        and model not in error.message
+    )
+
+
+async def complete(upstream: UpstreamClient, routes: UpstreamRoutes, body: dict[str, Any]) -> bytes:
+    """The upstream's JSON answer, as its bytes. Raises :class:`RouteMissing` or
+    :class:`~server.errors.ProxyError`."""
+    try:
+        _, content = await upstream.post_json(PATH, body)
+    except LLMError as error:
+        raise _failure(error, upstream, routes, str(body.get("model"))) from None
+    return content
+
+
+async def open_stream(
+    upstream: UpstreamClient,
+    routes: UpstreamRoutes,
+    body: dict[str, Any],
+    resources: AsyncExitStack,
+) -> RelayedEvents:
+    """Open the upstream stream now (so its HTTP errors keep their status) and return the
+    relayed events; the response is closed with ``resources``."""
+    try:
+        response = await resources.enter_async_context(upstream.stream(PATH, body))
+    except LLMError as error:
+        raise _failure(error, upstream, routes, str(body.get("model"))) from None
+    return RelayedEvents(response, upstream)
+
+
+def _failure(
+    error: LLMError, upstream: UpstreamClient, routes: UpstreamRoutes, model: str
+) -> Exception:
+    if _route_missing(error, model):
+        routes.lacks_responses(upstream)
+        return RouteMissing()
+    return from_llm_error(error)
+
+
+class RelayedEvents:
+    """The upstream's events as bytes to send, one piece per network read; ``count`` is
+    how many have passed (the next event's ``sequence_number`` when the upstream numbers
+    them from 0, as OpenAI does)."""
+
+    def __init__(self, response: httpx.Response, upstream: UpstreamClient) -> None:
+        self._response = response
+        self._upstream = upstream
+        self.count = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        decoder = SSEDecoder()
+        try:
+            async for raw in self._response.aiter_bytes():
+                if out := self._encode(decoder.feed(raw)):
+                    yield out
+            if tail := self._encode(decoder.flush()):
+                yield tail
+        except httpx.HTTPError as error:
+            raise translate_read_error(error) from error
+
+    def _encode(self, events: list[ServerSentEvent]) -> bytes:
+        self.count += len(events)
+        return b"".join(_encode(e.event, self._upstream.scrub(e.data)) for e in events)
+
+
+def _encode(event: str | None, data: str) -> bytes:
+    lines = [f"event: {event}"] if event else []
+    lines += [f"data: {line}" for line in data.split("\n")]
+    return ("\n".join(lines) + "\n\n").encode()
