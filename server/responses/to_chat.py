@@ -54,7 +54,10 @@ _MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
 
 
 def unsupported(param: str, message: str, *, code: str = "unsupported_parameter") -> ProxyError:
-    """The 400 for a parameter (or value) the proxy does not support."""
+    """The 400 for a parameter (or value) the proxy does not support; the message starts
+    with the parameter's name."""
+    if not message.startswith(param):
+        message = f"{param}: {message}"
     return ProxyError(400, message, param=param, code=code)
 
 
@@ -81,7 +84,9 @@ def check_stateless(parsed: ResponsesRequest, body: dict[str, Any]) -> None:
     if body.get("max_tool_calls") is not None:
         raise unsupported("max_tool_calls", "max_tool_calls is not supported")
     if body.get("top_logprobs") is not None:
-        raise unsupported("top_logprobs", "logprobs are not supported on /v1/responses")
+        raise unsupported(
+            "top_logprobs", "top_logprobs is not supported: no logprobs on /v1/responses"
+        )
     for index, entry in enumerate(parsed.include or []):
         if entry not in _HARMLESS_INCLUDES:
             raise unsupported(
