@@ -238,6 +238,55 @@ def test_built_in_tools_are_a_clear_400(proxy: str, upstream: FakeUpstream) -> N
     assert upstream.calls == 0
 
 
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (
+            {"model": "cepo-fake-model", "input": [{"role": ["user"], "content": "x"}]},
+            "input[0].role",
+        ),
+        (
+            {"model": "cepo-fake-model", "input": [{"role": "user", "content": 5}]},
+            "input[0].content",
+        ),
+        (
+            {"model": "cepo-fake-model", "input": [{"role": "user", "content": [7]}]},
+            "input[0].content[0]",
+        ),
+        ({"model": "cepo-fake-model", "input": 5}, "input"),
+        ({"model": "cepo-fake-model", "input": "x", "stream": "yes"}, "stream"),
+        ({"model": "cepo-fake-model", "input": "x", "n": 2}, "n"),
+        (
+            {"model": "cepo-fake-model", "input": "x", "reasoning": {"effort": "extreme"}},
+            "reasoning.effort",
+        ),
+        (
+            {"model": "cepo-fake-model", "input": "x", "reasoning": {"effort": 3}},
+            "reasoning.effort",
+        ),
+        (
+            {"model": "cepo-fake-model", "input": "x", "tools": [{"type": "function"}]},
+            "tools[0].name",
+        ),
+        ({"model": "cepo-fake-model"}, "input"),
+        (
+            {"model": "fake-model", "input": [{"type": "function_call", "name": "f"}]},
+            "input[0].call_id",
+        ),
+    ],
+)
+def test_bad_requests_are_400s_naming_the_param(
+    proxy: str, upstream: FakeUpstream, body: dict[str, Any], param: str
+) -> None:
+    with httpx.Client(timeout=30) as http:
+        response = http.post(f"{proxy}/v1/responses", json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param and error["type"] == "invalid_request_error"
+    assert param in error["message"]
+    assert upstream.calls == 0
+
+
 def test_store_is_accepted_and_answered_false(proxy: str) -> None:
     response = sdk(proxy).responses.create(
         model="cepo-fake-model", input="hi", store=True, reasoning={"effort": "low"}

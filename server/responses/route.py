@@ -31,7 +31,7 @@ from server.request_context import request_deadline, request_priority
 from server.responses import relay
 from server.responses.bridge import ChatAnswer, error_status, open_chat, proxy_error
 from server.responses.encoder import ResponseEncoder, sse_event
-from server.responses.to_chat import chat_body
+from server.responses.to_chat import chat_body, responses_param
 from server.responses.wire import ResponsesRequest
 from server.services import Services
 from server.streaming import SSEResponse
@@ -69,6 +69,8 @@ async def create_response(request: Request) -> Response:
         await resources.aclose()
         if isinstance(error, ClientDisconnected):
             return Response(status_code=CLIENT_CLOSED)
+        if isinstance(error, ProxyError):
+            raise _renamed(error) from None
         raise
     headers = answer.extra_headers()
     if parsed.stream:
@@ -85,6 +87,26 @@ async def create_response(request: Request) -> Response:
         except ClientDisconnected:
             return Response(status_code=CLIENT_CLOSED)
     return JSONResponse(encoder.response, headers=headers)
+
+
+def _renamed(error: ProxyError) -> ProxyError:
+    """``error`` naming the Responses parameter a chat parameter came from."""
+    param = responses_param(error.param)
+    if param is None or error.param is None or param == error.param:
+        return error
+    message = error.message
+    if message.startswith(error.param):
+        message = param + message[len(error.param) :]
+    elif param not in message:
+        message = f"{param}: {message}"
+    return ProxyError(
+        error.status,
+        message,
+        error_type=error.error_type,
+        param=param,
+        code=error.code,
+        headers=error.headers,
+    )
 
 
 def response_echo(parsed: ResponsesRequest) -> dict[str, Any]:

@@ -46,6 +46,7 @@ _CONSUMED = frozenset(
         "prompt",
         "max_tool_calls",
         "top_logprobs",
+        "n",
     }
 )
 #: ``include`` entries that ask for nothing this proxy would have to produce.
@@ -83,6 +84,8 @@ def check_stateless(parsed: ResponsesRequest, body: dict[str, Any]) -> None:
         raise unsupported("prompt", "stored prompt templates are not supported")
     if body.get("max_tool_calls") is not None:
         raise unsupported("max_tool_calls", "max_tool_calls is not supported")
+    if body.get("n") not in (None, 1):
+        raise unsupported("n", "n is not supported: a response has one output")
     if body.get("top_logprobs") is not None:
         raise unsupported(
             "top_logprobs", "top_logprobs is not supported: no logprobs on /v1/responses"
@@ -110,6 +113,8 @@ def chat_body(parsed: ResponsesRequest, body: dict[str, Any]) -> dict[str, Any]:
     chat.update(_text_options(parsed.text))
     effort = (parsed.reasoning or {}).get("effort")
     if effort is not None:
+        if not isinstance(effort, str):
+            raise unsupported("reasoning.effort", "must be a string", code="invalid_value")
         chat["reasoning_effort"] = effort
     if parsed.tools:
         chat["tools"] = [_tool(index, tool) for index, tool in enumerate(parsed.tools)]
@@ -118,16 +123,40 @@ def chat_body(parsed: ResponsesRequest, body: dict[str, Any]) -> dict[str, Any]:
     return chat
 
 
+#: Chat parameters and the Responses parameters they came from, for errors the chat route
+#: answers about a translated request.
+_PARAM_ORIGINS = (
+    ("reasoning_effort", "reasoning.effort"),
+    ("max_completion_tokens", "max_output_tokens"),
+    ("response_format", "text.format"),
+    ("messages", "input"),
+)
+
+
+def responses_param(param: str | None) -> str | None:
+    """The Responses name of a chat parameter named in an error (others unchanged)."""
+    for chat_name, origin in _PARAM_ORIGINS:
+        if param is not None and (
+            param == chat_name or param.startswith((f"{chat_name}.", f"{chat_name}["))
+        ):
+            return origin
+    return param
+
+
 # -- input ------------------------------------------------------------------------------
-def input_messages(items: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def input_messages(items: Any) -> list[dict[str, Any]]:
     """Chat messages for a Responses ``input``."""
     if items is None:
         return []
     if isinstance(items, str):
         return [{"role": "user", "content": items}]
+    if not isinstance(items, list):
+        raise unsupported("input", "must be a string or a list of items", code="invalid_value")
     messages: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         param = f"input[{index}]"
+        if not isinstance(item, dict):
+            raise unsupported(param, "an input item must be an object", code="invalid_value")
         kind = item.get("type", "message")
         if kind == "message":
             messages.append(_message(param, item))
@@ -161,7 +190,7 @@ def input_messages(items: str | list[dict[str, Any]] | None) -> list[dict[str, A
 
 def _message(param: str, item: dict[str, Any]) -> dict[str, Any]:
     role = item.get("role")
-    if role not in _MESSAGE_ROLES:
+    if not isinstance(role, str) or role not in _MESSAGE_ROLES:
         raise unsupported(
             f"{param}.role", f"message role {role!r} is not supported", code="invalid_value"
         )
@@ -321,14 +350,18 @@ def _tool(index: int, tool: dict[str, Any]) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
+def _tool_choice(choice: Any) -> str | dict[str, Any]:
     if isinstance(choice, str):
         if choice in ("auto", "none", "required"):
             return choice
         raise unsupported(
             "tool_choice", f"tool_choice {choice!r} is not supported", code="invalid_value"
         )
-    if choice.get("type") == "function" and isinstance(choice.get("name"), str):
+    if (
+        isinstance(choice, dict)
+        and choice.get("type") == "function"
+        and isinstance(choice.get("name"), str)
+    ):
         return {"type": "function", "function": {"name": choice["name"]}}
     raise unsupported(
         "tool_choice",
