@@ -3,7 +3,8 @@
 Precedence, highest first: explicit arguments (the CLI's ``--host`` / ``--port``),
 environment variables, the ``.env`` file, the YAML file (``--config`` or
 ``CEPO_CONFIG_FILE``), then the defaults below. Values that depend on the upstream
-kind (read timeout, concurrency) are resolved by :meth:`Settings.resolved_*`.
+kind (read timeout, concurrency) are the properties :attr:`Settings.read_timeout` and
+:attr:`Settings.max_concurrency`.
 """
 
 from __future__ import annotations
@@ -67,10 +68,6 @@ class Settings(BaseSettings):
     upstream_max_retries: int = Field(2, ge=0, le=10, description="Retries on 429/5xx/connect")
     upstream_context_length: int | None = Field(
         None, ge=512, description="Context length when the upstream does not state it"
-    )
-    upstream_transport: Literal["lean", "httpcore"] = Field(
-        "lean",
-        description="HTTP/1.1 client under httpx: lean (asyncio + httptools, fast) or httpcore",
     )
     request_timeout: float = Field(600.0, gt=0, description="Deadline of a whole request (s)")
 

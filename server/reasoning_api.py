@@ -12,7 +12,6 @@ import asyncio
 from contextlib import AsyncExitStack, aclosing
 from typing import Any
 
-import anyio
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,12 +24,11 @@ from reasoning.events import AnswerDelta, RunFinished, StatusUpdate, TraceBlock
 from reasoning.llm import LLMError
 from server.disconnect import ClientDisconnected, unless_disconnected
 from server.errors import ProxyError, first_error, from_llm_error
-from server.observe import add_answer
-from server.passthrough_api import CLIENT_CLOSED, DEADLINE_ERROR, passthrough_response
+from server.event_stream import Emit, event_stream, json_event
+from server.passthrough_api import CLIENT_CLOSED, passthrough_response
 from server.protocol import ChatCompletionRequest, completion_id
-from server.request_context import request_deadline
+from server.request_context import RequestContext
 from server.services import Services
-from server.streaming import SSEResponse, pump, sse_bytes
 from server.translate import (
     ChunkFactory,
     Mode,
@@ -51,7 +49,11 @@ BYPASS_HEADER = "X-Reasoning-Bypassed"
 
 
 async def reasoning_response(
-    request: Request, services: Services, body: dict[str, Any], parsed: ChatCompletionRequest
+    request: Request,
+    services: Services,
+    context: RequestContext,
+    body: dict[str, Any],
+    parsed: ChatCompletionRequest,
 ) -> Response:
     settings = services.settings
     upstream_model = parsed.model.removeprefix(settings.model_prefix)
@@ -60,14 +62,16 @@ async def reasoning_response(
     mode = _mode(request, settings.reasoning_mode)
     reasoning_format = _format(request)
     effort = parsed.reasoning_effort
-    summary = _summary(request)
-    summary.update(model=parsed.model, mode=mode)
+    context.model = parsed.model
+    context.mode = mode
     if settings.log_content:
-        summary["prompt"] = body.get("messages")
+        context.prompt = body.get("messages")
     if parsed.tools:
-        return await _bypass(request, services, body, parsed, upstream_model, "tools")
+        return await _bypass(request, services, context, body, parsed, upstream_model, "tools")
     if effort in BYPASS_EFFORTS:
-        return await _bypass(request, services, body, parsed, upstream_model, "reasoning_effort")
+        return await _bypass(
+            request, services, context, body, parsed, upstream_model, "reasoning_effort"
+        )
     if effort is not None and effort not in PRESETS:
         raise ProxyError(
             400,
@@ -89,30 +93,30 @@ async def reasoning_response(
         body,
         upstream_model=upstream_model,
         config=config,
-        deadline=request_deadline.get(),
+        deadline=context.deadline,
         preset=preset,
     )
     runs = parsed.n or 1
-    engine = CePOEngine(services.llm)
+    engine = CePOEngine(services.llm.for_request(context))
     await services.admission.enter()
     if parsed.stream:
         resources = AsyncExitStack()
         resources.callback(services.admission.leave)
         return _stream(
-            services, parsed, engine, run, runs, mode, reasoning_format, resources, summary
+            services, context, parsed, engine, run, runs, mode, reasoning_format, resources
         )
     try:
         results = await unless_disconnected(request, _collect(engine, run, runs))
     except ClientDisconnected:
-        summary["outcome"] = "client_disconnected"
+        context.outcome = "client_disconnected"
         return Response(status_code=CLIENT_CLOSED)
     except LLMError as error:
-        summary["outcome"] = "deadline" if isinstance(error, DeadlineExceeded) else "failed"
+        context.outcome = "deadline" if isinstance(error, DeadlineExceeded) else "failed"
         raise from_llm_error(error) from None
     finally:
         services.admission.leave()
     for result in results:
-        _observe_run(services, summary, result.finished)
+        _observe_run(services, context, result.finished)
     return JSONResponse(
         completion(
             completion_id=completion_id(),
@@ -181,6 +185,7 @@ def _config(preset: PresetName, overrides: dict[str, Any] | None) -> CePOConfig:
 async def _bypass(
     request: Request,
     services: Services,
+    context: RequestContext,
     body: dict[str, Any],
     parsed: ChatCompletionRequest,
     upstream_model: str,
@@ -190,9 +195,9 @@ async def _bypass(
     forwarded["model"] = upstream_model
     if reason == "reasoning_effort" or forwarded.get("reasoning_effort") in PRESETS:
         forwarded.pop("reasoning_effort", None)
-    _summary(request)["mode"] = "bypass"
+    context.mode = "bypass"
     return await passthrough_response(
-        request, services, forwarded, parsed, headers={BYPASS_HEADER: reason}
+        request, services, context, forwarded, parsed, headers={BYPASS_HEADER: reason}
     )
 
 
@@ -226,6 +231,7 @@ async def _collect_one(engine: CePOEngine, run: RunRequest) -> _Result:
 # -- streaming ----------------------------------------------------------------------------
 def _stream(
     services: Services,
+    context: RequestContext,
     parsed: ChatCompletionRequest,
     engine: CePOEngine,
     run: RunRequest,
@@ -233,14 +239,13 @@ def _stream(
     mode: Mode,
     reasoning_format: ReasoningFormat,
     resources: AsyncExitStack,
-    summary: dict[str, Any],
 ) -> Response:
     factory = ChunkFactory(completion_id(), parsed.model)
     finished: list[RunFinished | None] = [None] * runs
 
-    async def produce(emit: Any) -> None:
+    async def produce(emit: Emit) -> None:
         for index in range(runs):
-            await emit(sse_bytes(factory.chunk(index, {"role": "assistant", "content": ""})))
+            await emit(json_event(factory.chunk(index, {"role": "assistant", "content": ""})))
         async with asyncio.TaskGroup() as group:
             for index in range(runs):
                 group.create_task(_stream_one(index, emit))
@@ -248,10 +253,10 @@ def _stream(
             done = [f for f in finished if f is not None]
             usage = usage_of([f.usage for f in done], [f.answer_usage for f in done])
             await emit(
-                sse_bytes(factory.usage_chunk(usage, combined_cepo([f.metadata for f in done])))
+                json_event(factory.usage_chunk(usage, combined_cepo([f.metadata for f in done])))
             )
 
-    async def _stream_one(index: int, emit: Any) -> None:
+    async def _stream_one(index: int, emit: Emit) -> None:
         think_open = False
         think_closed = False
         async with aclosing(engine.run(run)) as events:
@@ -265,72 +270,47 @@ def _stream(
                     if reasoning_format == "think":
                         if not think_open:
                             think_open = True
-                            await emit(sse_bytes(factory.chunk(index, {"content": "<think>\n"})))
-                        await emit(sse_bytes(factory.chunk(index, {"content": reasoning_text})))
+                            await emit(json_event(factory.chunk(index, {"content": "<think>\n"})))
+                        await emit(json_event(factory.chunk(index, {"content": reasoning_text})))
                     else:
                         delta = {"reasoning_content": reasoning_text}
-                        await emit(sse_bytes(factory.chunk(index, delta)))
+                        await emit(json_event(factory.chunk(index, delta)))
                     continue
                 if isinstance(event, AnswerDelta) and event.text:
                     if think_open and not think_closed:
                         think_closed = True
-                        await emit(sse_bytes(factory.chunk(index, {"content": "</think>\n\n"})))
-                    await emit(sse_bytes(factory.chunk(index, {"content": event.text})))
+                        await emit(json_event(factory.chunk(index, {"content": "</think>\n\n"})))
+                    await emit(json_event(factory.chunk(index, {"content": event.text})))
                 elif isinstance(event, RunFinished):
                     if think_open and not think_closed:
                         think_closed = True
-                        await emit(sse_bytes(factory.chunk(index, {"content": "</think>\n\n"})))
+                        await emit(json_event(factory.chunk(index, {"content": "</think>\n\n"})))
                     finished[index] = event
-                    _observe_run(services, summary, event)
+                    _observe_run(services, context, event)
                     await emit(
-                        sse_bytes(
+                        json_event(
                             factory.chunk(index, {}, event.finish_reason, cepo=event.metadata)
                         )
                     )
 
-    shutdown = anyio.Event()
-    grace = services.settings.shutdown_grace_seconds
-
-    def on_error(error: BaseException) -> ProxyError:
-        failure = _stream_error(error)
-        summary["outcome"] = "deadline" if failure.status == 504 else "failed"
-        summary["error_status"] = failure.status
-        return failure
-
-    content = pump(produce, on_error=on_error, shutdown_event=shutdown, grace_seconds=grace)
-    return SSEResponse(
-        content,
+    return event_stream(
+        produce,
+        context=context,
+        grace_seconds=services.settings.shutdown_grace_seconds,
         resources=resources,
-        shutdown_event=shutdown,
-        shutdown_grace_period=grace,
     )
 
 
-def _summary(request: Request) -> dict[str, Any]:
-    """The access-log summary of this request (a throwaway dict outside the middleware)."""
-    summary = getattr(request.state, "summary", None)
-    return summary if isinstance(summary, dict) else {}
-
-
-def _observe_run(services: Services, summary: dict[str, Any], finished: RunFinished) -> None:
-    """Account one finished run in the metrics and the request's log line."""
+def _observe_run(services: Services, context: RequestContext, finished: RunFinished) -> None:
+    """Account one finished run in the metrics and the request's context."""
     metadata = finished.metadata
     for stage, seconds in (metadata.get("stage_timings") or {}).items():
         services.metrics.stage_duration.labels(stage).observe(float(seconds))
     dropped = len(metadata.get("candidates_dropped") or [])
     if dropped:
         services.metrics.candidates_dropped.inc(dropped)
-    # Calls and tokens reach the log line through the request's stats (server.observe).
-    if summary.get("outcome") != "deadline":
-        summary["outcome"] = "deadline" if metadata.get("deadline_hit") else "ok"
+    # Calls and tokens reach the log line through the context's stats.
+    if context.outcome != "deadline":
+        context.outcome = "deadline" if metadata.get("deadline_hit") else "ok"
     if services.settings.log_content:
-        add_answer(summary, finished.answer)
-
-
-def _stream_error(error: BaseException) -> ProxyError:
-    error = first_error(error)
-    if isinstance(error, TimeoutError):
-        return DEADLINE_ERROR
-    if isinstance(error, LLMError):
-        return from_llm_error(error)
-    return ProxyError(500, "reasoning failed", error_type="server_error")
+        context.answers.append(finished.answer)

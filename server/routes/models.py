@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from reasoning.llm import LLMError
 from server.deps import ServicesDep
 from server.errors import from_llm_error
+from server.request_context import context_of
 
 router = APIRouter()
 
 
 @router.get("/v1/models", response_model=None)
-async def list_models(services: ServicesDep) -> JSONResponse:
+async def list_models(request: Request, services: ServicesDep) -> JSONResponse:
     try:
-        listing = await services.upstream.get_json("models")
+        listing = await services.upstream.get_json("models", context_of(request.scope))
     except LLMError as error:
         raise from_llm_error(error) from None
     cards = listing.get("data") if isinstance(listing, dict) else None

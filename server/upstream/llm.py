@@ -1,4 +1,9 @@
-"""The engine's :class:`~reasoning.llm.LLMClient`, implemented over the upstream's HTTP API."""
+"""The engine's :class:`~reasoning.llm.LLMClient`, implemented over the upstream's HTTP API.
+
+:class:`UpstreamLLM` is shared by the app (it caches the models' context lengths);
+:meth:`UpstreamLLM.for_request` gives the engine of one request its client, whose calls carry
+that request's context (deadline, priority, forwarded key, stats).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from typing import Any
 
 import httpx
 
-from reasoning.llm import LLMDelta, LLMError, LLMRequest, LLMResponse, TokenUsage
+from reasoning.llm import LLMClient, LLMDelta, LLMError, LLMRequest, LLMResponse, TokenUsage
 from reasoning.thinking import ThinkingSplitter, split_thinking
 from server.metrics import Metrics
+from server.request_context import RequestContext
 from server.sse_decoder import SSEDecoder
 from server.tokens import estimate_prompt_tokens, estimate_text_tokens
 from server.upstream.client import UpstreamClient, drain, translate_read_error
@@ -52,19 +58,24 @@ class UpstreamLLM:
             body.pop("stream_options", None)
         return body
 
-    async def complete(self, request: LLMRequest) -> LLMResponse:
-        data, _ = await self.client.post_json("chat/completions", self._body(request, stream=False))
+    def for_request(self, context: RequestContext) -> LLMClient:
+        """The engine's client for the request of ``context``."""
+        return _RequestLLM(self, context)
+
+    async def complete(self, request: LLMRequest, context: RequestContext) -> LLMResponse:
+        body = self._body(request, stream=False)
+        data, _ = await self.client.post_json("chat/completions", body, context)
         try:
             choice = _first_choice(data)
         except LLMError as error:
-            raise self.client.redact(error) from None
+            raise self.client.redact(error, context) from None
         message = choice.get("message") or {}
         content = message.get("content") or ""
         if not isinstance(content, str):
             content = json.dumps(content)
         answer, thinking = split_thinking(content)
         reasoning = _reasoning_of(message) or thinking
-        usage = self._usage(data.get("usage"), request, answer + reasoning)
+        usage = self._usage(data.get("usage"), request, answer + reasoning, context)
         return LLMResponse(
             text=answer,
             finish_reason=choice.get("finish_reason"),
@@ -72,7 +83,9 @@ class UpstreamLLM:
             usage=usage,
         )
 
-    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMDelta | LLMResponse]:
+    async def stream(
+        self, request: LLMRequest, context: RequestContext
+    ) -> AsyncIterator[LLMDelta | LLMResponse]:
         body = self._body(request, stream=True)
         decoder = SSEDecoder()
         splitter = ThinkingSplitter()
@@ -82,7 +95,7 @@ class UpstreamLLM:
         reported: Any = None
         done = False
         saw_choice = False
-        async with self.client.stream("chat/completions", body) as response:
+        async with self.client.stream("chat/completions", body, context) as response:
             chunks = response.aiter_bytes()
             try:
                 async for raw in chunks:
@@ -93,7 +106,7 @@ class UpstreamLLM:
                         try:
                             chunk = _parse_chunk(event.data)
                         except LLMError as error:
-                            raise self.client.redact(error) from None
+                            raise self.client.redact(error, context) from None
                         if chunk.get("usage"):
                             reported = chunk["usage"]
                         choices = chunk.get("choices") or []
@@ -138,10 +151,10 @@ class UpstreamLLM:
             text=full_text,
             finish_reason=finish_reason,
             reasoning=full_reasoning,
-            usage=self._usage(reported, request, full_text + full_reasoning),
+            usage=self._usage(reported, request, full_text + full_reasoning, context),
         )
 
-    async def context_length(self, model: str) -> int:
+    async def context_length(self, model: str, context: RequestContext | None = None) -> int:
         if model not in self._context_lengths:
             unstated_at = self._unstated.get(model)
             if (
@@ -151,7 +164,7 @@ class UpstreamLLM:
                 return self.fallback_context_length
             found: int | None = None
             try:
-                listing = await self.client.get_json("models")
+                listing = await self.client.get_json("models", context)
             except LLMError:
                 listing = None
             for card in _cards(listing):
@@ -167,7 +180,9 @@ class UpstreamLLM:
             self._context_lengths[model] = found
         return self._context_lengths[model]
 
-    def _usage(self, reported: Any, request: LLMRequest, produced: str) -> TokenUsage:
+    def _usage(
+        self, reported: Any, request: LLMRequest, produced: str, context: RequestContext
+    ) -> TokenUsage:
         if isinstance(reported, dict) and isinstance(reported.get("prompt_tokens"), int):
             usage = TokenUsage(
                 int(reported.get("prompt_tokens") or 0),
@@ -179,8 +194,25 @@ class UpstreamLLM:
                 estimate_text_tokens(produced),
                 estimated=True,
             )
-        self.metrics.record_tokens(usage.prompt_tokens, usage.completion_tokens)
+        self.metrics.record_tokens(usage.prompt_tokens, usage.completion_tokens, context.stats)
         return usage
+
+
+class _RequestLLM:
+    """:class:`UpstreamLLM` for the calls of one request."""
+
+    def __init__(self, llm: UpstreamLLM, context: RequestContext) -> None:
+        self._llm = llm
+        self._context = context
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        return await self._llm.complete(request, self._context)
+
+    def stream(self, request: LLMRequest) -> AsyncIterator[LLMDelta | LLMResponse]:
+        return self._llm.stream(request, self._context)
+
+    async def context_length(self, model: str) -> int:
+        return await self._llm.context_length(model, self._context)
 
 
 def _first_choice(data: Any) -> dict[str, Any]:
