@@ -1,8 +1,8 @@
 """Plain models on upstreams that serve ``/v1/responses`` themselves: the request is relayed.
 
 The body goes upstream as it came; the answer comes back as the upstream wrote it: JSON bytes
-unchanged, stream events passed on one by one (their ``event:`` names and data, any key we sent
-scrubbed), with nothing added (no ``[DONE]``: Responses streams end with their last event).
+unchanged, stream event blocks byte for byte (any key we sent scrubbed), with nothing added (no
+``[DONE]``: Responses streams end with their last event).
 
 An upstream that answers the route with 405, or with a 404 that is not about the model, lacks
 it: :class:`RouteMissing` is raised and :class:`UpstreamRoutes` remembers that for that upstream,
@@ -11,7 +11,6 @@ so later requests are translated to chat completions straight away.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -19,7 +18,10 @@ import httpx
 
 from reasoning.llm import LLMError
 from server.errors import from_llm_error
-from server.sse_decoder import ServerSentEvent, SSEDecoder
+from server.event_stream import Emit
+from server.request_context import RequestContext
+from server.sse_blocks import EventBlockSplitter
+from server.sse_decoder import SSEDecodeError
 from server.upstream.client import UpstreamClient, translate_read_error
 
 PATH = "responses"
@@ -52,11 +54,16 @@ def _route_missing(error: LLMError, model: str) -> bool:
     )
 
 
-async def complete(upstream: UpstreamClient, routes: UpstreamRoutes, body: dict[str, Any]) -> bytes:
+async def complete(
+    upstream: UpstreamClient,
+    routes: UpstreamRoutes,
+    body: dict[str, Any],
+    context: RequestContext,
+) -> bytes:
     """The upstream's JSON answer, as its bytes. Raises :class:`RouteMissing` or
     :class:`~server.errors.ProxyError`."""
     try:
-        _, content = await upstream.post_json(PATH, body)
+        _, content = await upstream.post_json(PATH, body, context)
     except LLMError as error:
         raise _failure(error, upstream, routes, str(body.get("model"))) from None
     return content
@@ -66,15 +73,16 @@ async def open_stream(
     upstream: UpstreamClient,
     routes: UpstreamRoutes,
     body: dict[str, Any],
+    context: RequestContext,
     resources: AsyncExitStack,
 ) -> RelayedEvents:
-    """Open the upstream stream now (so its HTTP errors keep their status) and return the
-    relayed events; the response is closed with ``resources``."""
+    """Open the upstream stream now (so its HTTP errors keep their status) and return its
+    events to relay; the response is closed with ``resources``."""
     try:
-        response = await resources.enter_async_context(upstream.stream(PATH, body))
+        response = await resources.enter_async_context(upstream.stream(PATH, body, context))
     except LLMError as error:
         raise _failure(error, upstream, routes, str(body.get("model"))) from None
-    return RelayedEvents(response, upstream)
+    return RelayedEvents(response, upstream, context)
 
 
 def _failure(
@@ -87,32 +95,27 @@ def _failure(
 
 
 class RelayedEvents:
-    """The upstream's events as bytes to send, one piece per network read; ``count`` is
-    how many have passed (the next event's ``sequence_number`` when the upstream numbers
-    them from 0, as OpenAI does)."""
+    """Relays the upstream's event blocks as written (keys scrubbed), one write per network
+    read. ``count`` is how many have passed: the next event's ``sequence_number`` when the
+    upstream numbers them from 0, as OpenAI does."""
 
-    def __init__(self, response: httpx.Response, upstream: UpstreamClient) -> None:
+    def __init__(
+        self, response: httpx.Response, upstream: UpstreamClient, context: RequestContext
+    ) -> None:
         self._response = response
         self._upstream = upstream
+        self._context = context
         self.count = 0
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        decoder = SSEDecoder()
+    async def run(self, emit: Emit) -> None:
+        splitter = EventBlockSplitter()
         try:
             async for raw in self._response.aiter_bytes():
-                if out := self._encode(decoder.feed(raw)):
-                    yield out
-            if tail := self._encode(decoder.flush()):
-                yield tail
+                if blocks := splitter.feed(raw):
+                    self.count += len(blocks)
+                    scrubbed = (self._upstream.scrub_bytes(b, self._context) for b in blocks)
+                    await emit(b"".join(scrubbed))
         except httpx.HTTPError as error:
             raise translate_read_error(error) from error
-
-    def _encode(self, events: list[ServerSentEvent]) -> bytes:
-        self.count += len(events)
-        return b"".join(_encode(e.event, self._upstream.scrub(e.data)) for e in events)
-
-
-def _encode(event: str | None, data: str) -> bytes:
-    lines = [f"event: {event}"] if event else []
-    lines += [f"data: {line}" for line in data.split("\n")]
-    return ("\n".join(lines) + "\n\n").encode()
+        except SSEDecodeError as error:
+            raise LLMError(f"upstream sent an unreadable stream ({error})", status=502) from None
