@@ -360,5 +360,8 @@ def test_plain_model_relayed_to_an_upstream_that_serves_it(
     assert events[-1]["type"] == "response.completed"
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert text.count("event: response.output_text.delta") > 1 and "[DONE]" not in text
+    # Byte for byte: the fake writes JSON with spaces after separators, the proxy's own
+    # events are compact, so re-encoded events would show.
+    assert '"type": "response.output_text.delta"' in text
     final = sdk(base).responses.create(model="fake-model", input="hi")
     assert "42" in final.output_text
