@@ -8,11 +8,8 @@ from typing import Any
 
 import pytest
 
-from config.settings import Settings, load_settings
-from server.app import create_app
-from server.http_protocol import protocol_class
 from tests.fake_upstream import FakeUpstream
-from tests.servers import serve_in_thread
+from tests.proxies import proxy_in_thread
 
 
 @pytest.fixture
@@ -26,7 +23,8 @@ ProxyFactory = Callable[..., str]
 
 @pytest.fixture
 def make_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyFactory]:
-    """``make_proxy(upstream, **settings) -> "http://127.0.0.1:PORT"`` (no ``/v1``)."""
+    """``make_proxy(upstream, **settings) -> "http://127.0.0.1:PORT"`` (no ``/v1``), started
+    by :func:`tests.proxies.proxy_in_thread`."""
     for name in list(__import__("os").environ):
         if name.startswith("CEPO_"):
             monkeypatch.delenv(name)
@@ -40,8 +38,7 @@ def make_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyFactory]:
                     fake.personality if fake.personality != "llamacpp" else "llamacpp"
                 )
             values.update(overrides)
-            settings: Settings = load_settings(None, **values)
-            return stack.enter_context(serve_in_thread(create_app(settings), http=protocol_class()))
+            return stack.enter_context(proxy_in_thread(**values)).url
 
         yield make
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ProxyFactory
 from tests.fake_upstream import FakeUpstream, Fault, filler_text
+from tests.openai_wire import iter_sse_data, sse_data
 
 QUESTION = [{"role": "user", "content": "What is 6 times 7?"}]
 FILLER_WORD = filler_text(8).split()[1]
@@ -25,7 +26,7 @@ def sse_lines(base: str, body: dict[str, Any], headers: dict[str, str] | None = 
     with httpx.Client(timeout=30) as http:
         response = http.post(f"{base}/v1/chat/completions", json=body, headers=headers or {})
     assert response.status_code == 200, response.text
-    return [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
+    return sse_data(response.text)
 
 
 def chunks_of(lines: list[str]) -> list[dict[str, Any]]:
@@ -288,11 +289,10 @@ def test_first_event_leaves_before_any_upstream_call_returns(
                 json={"model": "cepo-m", "messages": QUESTION, "stream": True},
             ) as response,
         ):
-            for line in response.iter_lines():
-                if line.startswith("data:"):
-                    assert time.monotonic() - started < 0.5
-                    assert '"role":"assistant"' in line
-                    break
+            for data in iter_sse_data(response):
+                assert time.monotonic() - started < 0.5
+                assert '"role":"assistant"' in data
+                break
         assert slow.wait_until_idle(3.0)
 
 
@@ -307,10 +307,9 @@ def test_client_disconnect_cancels_every_upstream_call(
             try:
                 with http.stream("POST", f"{base}/v1/chat/completions", json=body) as response:
                     # Keep the iterator referenced: dropping it closes the connection.
-                    lines = response.iter_lines()
-                    for line in lines:
-                        if line.startswith("data:"):
-                            break
+                    events = iter_sse_data(response)
+                    for _ in events:
+                        break
                     started = time.monotonic() + 2
                     while slow.open_calls < 9 and time.monotonic() < started:
                         time.sleep(0.01)

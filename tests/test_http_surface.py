@@ -12,14 +12,7 @@ import pytest
 
 from tests.conftest import ProxyFactory
 from tests.fake_upstream import FakeUpstream
-
-
-def assert_envelope(response: httpx.Response, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert "Traceback" not in response.text
-    return error  # type: ignore[no-any-return]
+from tests.openai_wire import assert_envelope
 
 
 def test_health_never_calls_upstream(proxy: str, upstream: FakeUpstream) -> None:

@@ -19,17 +19,12 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from server.errors import ProxyError
-from server.sse_decoder import ServerSentEvent, SSEDecoder
 from tests.conftest import ProxyFactory
 from tests.fake_upstream import FakeUpstream
+from tests.openai_wire import sse_events
 from tests.servers import serve_in_thread
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-
-
-def decode(body: bytes) -> list[ServerSentEvent]:
-    decoder = SSEDecoder()
-    return [*decoder.feed(body), *decoder.flush()]
 
 
 @pytest.mark.parametrize("n", [2, 3])
@@ -44,7 +39,7 @@ def test_split_stream_with_n_above_the_limit_completes(make_proxy: ProxyFactory,
             )
         elapsed = time.monotonic() - started
     assert response.status_code == 200
-    events = decode(response.content)
+    events = sse_events(response.content)
     assert events[-1].data == "[DONE]"
     chunks = [event.json() for event in events[:-1]]
     assert not [c for c in chunks if "error" in c]
@@ -124,8 +119,8 @@ def test_relay_keeps_multi_line_data_event_and_id(
     with httpx.Client(timeout=10) as http:
         response = http.post(f"{base}/v1/chat/completions", json={**CHAT, "stream": True})
     assert response.status_code == 200
-    relayed = decode(response.content)
-    assert relayed == decode(_UPSTREAM_EVENTS)
+    relayed = sse_events(response.content)
+    assert relayed == sse_events(_UPSTREAM_EVENTS)
     # Event blocks go out as the upstream wrote them.
     assert b'"model":"m",\ndata: "choices"' in response.content
     assert b"event: progress\nid: 8\n" in response.content
