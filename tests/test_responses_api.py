@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import time
 from typing import Any
 
 import httpx
@@ -17,6 +16,8 @@ from openai.types.responses import Response, ResponseStreamEvent
 
 from tests.conftest import ProxyFactory
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.openai_wire import assert_envelope, sse_events
+from tests.proxies import proxy_in_thread
 
 EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
 QUESTION = "What is 6 times 7?"
@@ -28,18 +29,14 @@ def sdk(base: str) -> openai.OpenAI:
 
 def raw_events(base: str, body: dict[str, Any]) -> tuple[httpx.Response, list[dict[str, Any]]]:
     """The stream's events as JSON, each checked against the SDK's event types, and each
-    ``event:`` line checked against its data's type."""
+    ``event:`` name checked against its data's type."""
     with httpx.Client(timeout=30) as http:
         response = http.post(f"{base}/v1/responses", json={**body, "stream": True})
     assert response.status_code == 200, response.text
     events = []
-    for block in response.text.split("\n\n"):
-        lines = [line for line in block.splitlines() if not line.startswith(":")]
-        if not lines:
-            continue
-        assert lines[0].startswith("event: ") and lines[1].startswith("data: "), block
-        event = json.loads(lines[1][6:])
-        assert lines[0][7:] == event["type"]
+    for sse in sse_events(response.content):
+        event = json.loads(sse.data)
+        assert sse.event == event["type"]
         EVENT.validate_python(event)
         events.append(event)
     return response, events
@@ -210,13 +207,18 @@ def test_client_leaving_mid_stream_cancels_the_run(
     with httpx.Client(timeout=30) as http:
         body = {"model": "cepo-fake-model", "input": QUESTION, "stream": True}
         with http.stream("POST", f"{base}/v1/responses", json=body) as response:
+            # Read on until the run has upstream calls in flight, then leave.
             for line in response.iter_lines():
-                if line.startswith("event: response.in_progress"):
+                if (
+                    line.startswith("event: response.reasoning_summary_text")
+                    and upstream.open_calls
+                ):
                     break
-            while upstream.open_calls == 0:
-                time.sleep(0.01)
+            else:
+                pytest.fail("the stream ended before the client left")
     assert upstream.wait_until_idle(5.0)
     assert upstream.disconnected_calls > 0
+    assert upstream.calls < 27  # the run stopped before its 27 calls
 
 
 # -- requests refused -------------------------------------------------------------------------
@@ -279,9 +281,7 @@ def test_bad_requests_are_400s_naming_the_param(
     proxy: str, upstream: FakeUpstream, body: dict[str, Any], param: str
 ) -> None:
     with httpx.Client(timeout=30) as http:
-        response = http.post(f"{proxy}/v1/responses", json=body)
-    assert response.status_code == 400, response.text
-    error = response.json()["error"]
+        error = assert_envelope(http.post(f"{proxy}/v1/responses", json=body), 400)
     assert error["param"] == param and error["type"] == "invalid_request_error"
     assert param in error["message"]
     assert upstream.calls == 0
@@ -365,3 +365,33 @@ def test_plain_model_relayed_to_an_upstream_that_serves_it(
     assert '"type": "response.output_text.delta"' in text
     final = sdk(base).responses.create(model="fake-model", input="hi")
     assert "42" in final.output_text
+
+
+def test_nothing_is_left_running(upstream: FakeUpstream) -> None:
+    """Every way a Responses request ends (answered, streamed, refused, failed, abandoned)
+    leaves the app's loop with the tasks it had before."""
+    with proxy_in_thread(upstream_base_url=upstream.base_url, request_timeout=30.0) as proxy:
+        client = sdk(proxy.url)
+        client.responses.create(
+            model="cepo-fake-model", input="warm up", reasoning={"effort": "low"}
+        )
+        baseline = proxy.probe.settle(0, timeout=0.5)
+        body = {"model": "cepo-fake-model", "input": QUESTION, "reasoning": {"effort": "low"}}
+        client.responses.create(**body)
+        list(client.responses.create(**body, stream=True))
+        client.responses.create(model="fake-model", input="hi")
+        with pytest.raises(openai.BadRequestError):
+            client.responses.create(**body, previous_response_id="resp_1")
+        upstream.fault_for = lambda _: Fault.status(400, message="no")
+        with pytest.raises(openai.BadRequestError):
+            client.responses.create(**body)
+        list(client.responses.create(**body, stream=True))
+        upstream.fault_for = None
+        upstream.tokens_per_second = 20.0
+        with (
+            httpx.Client(timeout=30) as http,
+            http.stream("POST", f"{proxy.url}/v1/responses", json={**body, "stream": True}) as r,
+        ):
+            next(r.iter_lines())
+        assert upstream.wait_until_idle(5.0)
+        assert proxy.probe.settle(baseline) <= baseline, proxy.probe.describe_tasks()

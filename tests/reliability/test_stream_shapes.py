@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import sys
 import json
+import sys
 from collections.abc import Iterator
 from typing import Any
 
