@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,8 +24,21 @@ EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
 QUESTION = "What is 6 times 7?"
 
 
+_CLIENTS: list[openai.OpenAI] = []
+
+
 def sdk(base: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
+    """An OpenAI SDK client for the proxy at ``base`` (no ``/v1``), closed after the test."""
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
+    _CLIENTS.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _CLIENTS:
+        _CLIENTS.pop().close()
 
 
 def raw_events(base: str, body: dict[str, Any]) -> tuple[httpx.Response, list[dict[str, Any]]]:
