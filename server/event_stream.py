@@ -30,6 +30,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -54,6 +55,7 @@ KEEPALIVE_SECONDS = 10.0
 #: Seconds between the end a stream is given at shutdown and each later, harder stop.
 SHUTDOWN_MARGIN = 2.0
 _QUEUE_SIZE = 64
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _END = object()
 _WAKE = object()
 
@@ -62,7 +64,8 @@ def encode_event(
     data: str, *, event: str | None = None, id: str | None = None, retry: int | None = None
 ) -> bytes:
     """One SSE event: ``event``/``id``/``retry`` lines when given, one ``data`` line per
-    line of ``data`` (so a decoder joins them back into ``data`` exactly)."""
+    line of ``data`` (a decoder joins them back with ``"\n"``: ``data`` exactly, when its
+    lines end in ``"\n"``)."""
     lines = []
     if event:
         lines.append(f"event: {event}\n")
@@ -71,7 +74,7 @@ def encode_event(
     if retry is not None:
         lines.append(f"retry: {retry}\n")
     if "\n" in data or "\r" in data:
-        lines.extend(f"data: {line}\n" for line in data.replace("\r\n", "\n").split("\n"))
+        lines.extend(f"data: {line}\n" for line in _LINE_END.split(data))
     else:
         lines.append(f"data: {data}\n")
     lines.append("\n")

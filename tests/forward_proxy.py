@@ -1,9 +1,10 @@
 """A small HTTP forward proxy on loopback, for the upstream client's ``HTTP_PROXY`` support.
 
 It accepts plain-HTTP proxy requests (absolute-form request targets such as
-``POST http://upstream.test/v1/chat/completions HTTP/1.1``), records each target, and sends
-the request on to one fixed loopback origin (the scripted upstream), whatever host the target
-names, so that hostnames need not resolve. The rest of each connection is piped both ways.
+``POST http://upstream.test/v1/chat/completions HTTP/1.1``) and ``CONNECT`` tunnels (what a
+client sends for an ``https`` origin), records each target, and sends the request or the
+tunnel on to one fixed loopback origin, whatever host the target names, so that hostnames
+need not resolve. The rest of each connection is piped both ways.
 """
 
 from __future__ import annotations
@@ -32,13 +33,12 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def _forward_requests(
-    client: asyncio.StreamReader, origin: asyncio.StreamWriter, proxy: ForwardProxy
+    head: bytes, client: asyncio.StreamReader, origin: asyncio.StreamWriter, proxy: ForwardProxy
 ) -> None:
-    """Each request head from the client, its target rewritten to origin-form, then its
-    body as it comes (keep-alive connections carry several requests)."""
+    """``head`` and each later request head from the client, its target rewritten to
+    origin-form, then its body (keep-alive connections carry several requests)."""
     with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
         while True:
-            head = await client.readuntil(b"\r\n\r\n")
             line, _, rest = head.partition(b"\r\n")
             method, target, version = line.decode("latin-1").split(" ")
             proxy.targets.append(target)
@@ -53,6 +53,7 @@ async def _forward_requests(
             if length:
                 origin.write(await client.readexactly(length))
             await origin.drain()
+            head = await client.readuntil(b"\r\n\r\n")
     origin.close()
 
 
@@ -74,8 +75,18 @@ def forward_proxy(origin_port: int) -> Iterator[ForwardProxy]:
         writers.append(writer)
         origin_reader, origin_writer = await asyncio.open_connection("127.0.0.1", origin_port)
         writers.append(origin_writer)
+        try:
+            first = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        if first.startswith(b"CONNECT "):
+            proxy.targets.append(first.split(b" ")[1].decode("latin-1"))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await writer.drain()
+            await asyncio.gather(_pipe(reader, origin_writer), _pipe(origin_reader, writer))
+            return
         await asyncio.gather(
-            _forward_requests(reader, origin_writer, proxy), _pipe(origin_reader, writer)
+            _forward_requests(first, reader, origin_writer, proxy), _pipe(origin_reader, writer)
         )
 
     async def serve() -> None:

@@ -124,3 +124,21 @@ def test_relay_keeps_multi_line_data_event_and_id(
     # Event blocks go out as the upstream wrote them.
     assert b'"model":"m",\ndata: "choices"' in response.content
     assert b"event: progress\nid: 8\n" in response.content
+
+
+def test_merged_streams_keep_event_and_id(make_proxy: ProxyFactory, raw_upstream: str) -> None:
+    base = make_proxy(upstream_base_url=raw_upstream, upstream_kind="llamacpp")
+    with httpx.Client(timeout=10) as http:
+        response = http.post(f"{base}/v1/chat/completions", json={**CHAT, "n": 2, "stream": True})
+    assert response.status_code == 200
+    events = sse_events(response.content)
+    assert events[-1].data == "[DONE]"
+    relayed = events[:-1]
+    # Each upstream event once per split call, its choices re-indexed to the call.
+    upstream = [e for e in sse_events(_UPSTREAM_EVENTS) if e.data != "[DONE]"]
+    assert len(relayed) == 2 * len(upstream)
+    for index in (0, 1):
+        mine = [e for e in relayed if e.json()["choices"][0]["index"] == index]
+        assert [(e.event, e.id) for e in mine] == [(e.event, e.id) for e in upstream]
+        contents = [e.json()["choices"][0]["delta"].get("content") for e in mine]
+        assert contents == ["a", "b", None]

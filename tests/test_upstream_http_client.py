@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -217,3 +219,39 @@ def test_the_proxy_app_reaches_its_upstream_through_the_proxy(
             response = http.post(f"{base}/v1/chat/completions", json=body)
         assert response.status_code == 200
     assert proxy.targets == ["http://upstream.test/v1/chat/completions"]
+
+
+@pytest.fixture
+def tls_upstream(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """``(port, CA file)`` of an HTTPS upstream on loopback whose certificate names
+    ``upstream.test`` (self-signed by ``openssl``, which is the CA file too)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    command = [
+        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-subj", "/CN=upstream.test", "-addext", "subjectAltName=DNS:upstream.test",
+        "-keyout", str(key), "-out", str(cert),
+    ]  # fmt: skip
+    subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+    )
+    with serve_in_thread(_cookie_setter, ssl_keyfile=str(key), ssl_certfile=str(cert)) as base:
+        yield httpx.URL(base).port or 443, cert
+
+
+async def test_https_calls_tunnel_through_the_environment_proxy(
+    monkeypatch: pytest.MonkeyPatch, tls_upstream: tuple[int, Path]
+) -> None:
+    port, ca_file = tls_upstream
+    with forward_proxy(port) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        client = real_client("https://upstream.test/v1")
+        async with client.http:
+            for _ in range(2):
+                data, _ = await client.post_json(
+                    "chat/completions", {"model": "m"}, RequestContext()
+                )
+                assert data == {"cookie": ""}
+    assert proxy.targets == ["upstream.test:443"]  # one tunnel, kept alive for both calls
