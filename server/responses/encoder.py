@@ -33,6 +33,7 @@ import uuid
 from typing import Any
 
 from reasoning.thinking import ThinkingSplitter
+from server.event_stream import encode_event
 
 #: Finish reasons that leave a response incomplete, and the reason it reports.
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -47,7 +48,7 @@ def new_id(prefix: str) -> str:
 def sse_event(event: dict[str, Any]) -> bytes:
     """One event as OpenAI writes it: an ``event:`` line naming its type, then its data."""
     data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-    return f"event: {event['type']}\ndata: {data}\n\n".encode()
+    return encode_event(data, event=str(event["type"]))
 
 
 class ResponseEncoder:
