@@ -379,6 +379,16 @@ def test_plain_model_relayed_to_an_upstream_that_serves_it(
     assert '"type": "response.output_text.delta"' in text
     final = sdk(base).responses.create(model="fake-model", input="hi")
     assert "42" in final.output_text
+    # Relayed tokens are counted as the upstream reported them (JSON and streams alike).
+    with httpx.Client(timeout=30) as http:
+        metrics = http.get(f"{base}/metrics").text
+    counted = {
+        line.split('direction="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("cepo_proxy_upstream_tokens_total{")
+    }
+    # Four relayed responses (two JSON, two streams) of the fake's 16-word reply, 3 in.
+    assert counted == {"in": 4 * 3, "out": 4 * 16}, counted
 
 
 def test_nothing_is_left_running(upstream: FakeUpstream) -> None:

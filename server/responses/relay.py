@@ -11,6 +11,7 @@ so later requests are translated to chat completions straight away.
 
 from __future__ import annotations
 
+import json
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -21,10 +22,12 @@ from server.errors import from_llm_error
 from server.event_stream import Emit
 from server.request_context import RequestContext
 from server.sse_blocks import EventBlockSplitter
-from server.sse_decoder import SSEDecodeError
+from server.sse_decoder import SSEDecodeError, SSEDecoder
 from server.upstream.client import UpstreamClient, translate_read_error
 
 PATH = "responses"
+#: The events that end a stream, with the whole response and its usage.
+_FINAL_EVENTS = (b"response.completed", b"response.incomplete", b"response.failed")
 
 
 class RouteMissing(Exception):
@@ -63,9 +66,10 @@ async def complete(
     """The upstream's JSON answer, as its bytes. Raises :class:`RouteMissing` or
     :class:`~server.errors.ProxyError`."""
     try:
-        _, content = await upstream.post_json(PATH, body, context)
+        data, content = await upstream.post_json(PATH, body, context)
     except LLMError as error:
         raise _failure(error, upstream, routes, str(body.get("model"))) from None
+    _count_tokens(upstream, context, data.get("usage") if isinstance(data, dict) else None)
     return content
 
 
@@ -113,9 +117,31 @@ class RelayedEvents:
             async for raw in self._response.aiter_bytes():
                 if blocks := splitter.feed(raw):
                     self.count += len(blocks)
-                    scrubbed = (self._upstream.scrub_bytes(b, self._context) for b in blocks)
+                    scrubbed = [self._upstream.scrub_bytes(b, self._context) for b in blocks]
                     await emit(b"".join(scrubbed))
+                    for block in scrubbed:
+                        if any(name in block for name in _FINAL_EVENTS):
+                            self._count(block)
         except httpx.HTTPError as error:
             raise translate_read_error(error) from error
         except SSEDecodeError as error:
             raise LLMError(f"upstream sent an unreadable stream ({error})", status=502) from None
+
+    def _count(self, block: bytes) -> None:
+        """Count the tokens the final event's response reports."""
+        for event in SSEDecoder().feed(block + b"\n\n"):
+            try:
+                data = json.loads(event.data)
+            except ValueError:
+                continue
+            response = data.get("response") if isinstance(data, dict) else None
+            usage = response.get("usage") if isinstance(response, dict) else None
+            _count_tokens(self._upstream, self._context, usage)
+
+
+def _count_tokens(upstream: UpstreamClient, context: RequestContext, usage: Any) -> None:
+    """Count a relayed response's tokens in the metrics and the request's stats."""
+    if isinstance(usage, dict):
+        prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
+        if isinstance(prompt, int) and isinstance(completion, int):
+            upstream.metrics.record_tokens(prompt, completion, context.stats)
