@@ -235,6 +235,19 @@ def test_client_leaving_mid_stream_cancels_the_run(
     assert upstream.calls < 27  # the run stopped before its 27 calls
 
 
+def test_client_leaving_a_non_streamed_response_cancels_the_run(
+    make_proxy: ProxyFactory, upstream: FakeUpstream
+) -> None:
+    upstream.tokens_per_second = 20.0
+    base = make_proxy(upstream)
+    body = {"model": "cepo-fake-model", "input": QUESTION}
+    with httpx.Client(timeout=1.0) as http, pytest.raises(httpx.ReadTimeout):
+        http.post(f"{base}/v1/responses", json=body)
+    assert upstream.wait_until_idle(5.0)
+    assert upstream.disconnected_calls > 0
+    assert upstream.calls < 27
+
+
 # -- requests refused -------------------------------------------------------------------------
 @pytest.mark.parametrize("model", ["cepo-fake-model", "fake-model"])
 def test_previous_response_id_is_a_clear_400(proxy: str, model: str) -> None:
