@@ -13,6 +13,7 @@ from server.auth import AuthMiddleware
 from server.errors import install_error_handlers
 from server.metrics import Metrics
 from server.observe import ObserveMiddleware
+from server.responses import install as install_responses
 from server.routes import chat, health, models
 from server.routes import metrics as metrics_route
 from server.services import build_services
@@ -39,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for module in (health, models, chat, metrics_route):
         app.include_router(module.router)
+    install_responses(app)
     # Added last = outermost: observation sees every request, rejected ones included.
     app.add_middleware(AuthMiddleware, settings=settings)
     app.add_middleware(ObserveMiddleware, metrics=metrics)

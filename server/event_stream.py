@@ -16,7 +16,9 @@ One owner for the three things every stream needs:
   sse-starlette cancels what is left :data:`SHUTDOWN_MARGIN` seconds after that, and uvicorn
   waits :func:`server_shutdown_timeout` in all, so every stream ends on an event boundary.
 
-Producers never write ``[DONE]``: the stream appends it. Resources opened before the
+Producers never write ``[DONE]``: the stream appends it. The Responses API's streams end with
+their last event and report failures as events of their own: they give ``end=None`` and an
+``error_event`` encoder. Resources opened before the
 response started (an upstream stream opened early so that its HTTP errors keep their
 status) are passed as ``resources`` and closed when the response ends, even when its body
 never started (a generator cancelled before its first step never runs its ``finally``).
@@ -162,11 +164,14 @@ def event_stream(
     deadline: float | None = None,
     resources: AsyncExitStack | None = None,
     headers: dict[str, str] | None = None,
+    error_event: Callable[[ProxyError], bytes] | None = None,
+    end: bytes | None = DONE,
 ) -> EventStreamResponse:
-    """The streamed response of ``produce``: its events, then ``[DONE]``.
+    """The streamed response of ``produce``: its events, then ``end`` (``[DONE]``).
 
     ``deadline`` (``time.monotonic()``) bounds the producer: past it the stream ends with a
     504 error event. ``context`` records how the stream ended (``outcome``, ``error_status``).
+    ``error_event`` encodes the error event (default: the error envelope as a ``data`` event).
     """
     shutdown = anyio.Event()
 
@@ -185,6 +190,8 @@ def event_stream(
         on_error=on_error,
         shutdown_event=shutdown,
         grace_seconds=grace_seconds,
+        error_event=error_event or _error_data,
+        end=end,
     )
     return EventStreamResponse(
         content,
@@ -201,8 +208,10 @@ async def _pump(
     on_error: Callable[[BaseException], ProxyError],
     shutdown_event: anyio.Event,
     grace_seconds: float,
+    error_event: Callable[[ProxyError], bytes],
+    end: bytes | None,
 ) -> AsyncIterator[bytes]:
-    """Yield what ``produce(emit)`` emits, from a producer task, then ``[DONE]`` (after one
+    """Yield what ``produce(emit)`` emits, from a producer task, then ``end`` (after one
     error event when it failed or shutdown cut it short). Closing this generator cancels
     the producer and waits for it."""
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_SIZE)
@@ -252,10 +261,12 @@ async def _pump(
             if item is _END:
                 break
             if isinstance(item, ProxyError):
-                yield json_event(item.body())
+                if failure := error_event(item):
+                    yield failure
                 break
             yield item
-        yield DONE
+        if end is not None:
+            yield end
     finally:
         tasks = (producer, stop_task)
         for task in tasks:
@@ -265,6 +276,10 @@ async def _pump(
         for task in tasks:
             if not task.cancelled() and task.exception() is not None:
                 logger.debug("stream task failed after the stream ended", exc_info=task.exception())
+
+
+def _error_data(error: ProxyError) -> bytes:
+    return json_event(error.body())
 
 
 async def _after_shutdown(event: anyio.Event, grace_seconds: float) -> None:

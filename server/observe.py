@@ -29,7 +29,9 @@ logger = logging.getLogger("cepo_proxy.access")
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_NAME = REQUEST_ID_HEADER.encode()
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
-_ROUTES = frozenset({"/v1/chat/completions", "/v1/models", "/health", "/ready", "/metrics"})
+_ROUTES = frozenset(
+    {"/v1/chat/completions", "/v1/responses", "/v1/models", "/health", "/ready", "/metrics"}
+)
 
 
 def request_id_from(value: str | None) -> str:

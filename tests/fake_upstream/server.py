@@ -8,14 +8,16 @@
         ...
         assert up.open_calls == 0
 
-Routes: ``POST /v1/chat/completions`` (JSON, or SSE with ``"stream": true``) and
-``GET /v1/models``; anything else is a 404 (405 for a wrong method) in the personality's error
+Routes: ``POST /v1/chat/completions`` (JSON, or SSE with ``"stream": true``),
+``GET /v1/models`` and, with ``responses_route = 200``, ``POST /v1/responses``
+(``responses_api.py``); anything else is a 404 (405 for a wrong method) in the personality's error
 shape. It is a plain ASGI callable rather than a Starlette router because faults such as a
 TCP reset need the raw transport (see ``exchange.py``).
 
 Knobs are plain attributes, read when a request arrives, so a test may change them between
 requests from its own thread: ``responder``, ``latency``, ``tokens_per_second``, ``faults``,
-``fault_for``, ``personality``, ``models``, ``reject_unknown_models``, ``models_available``.
+``fault_for``, ``personality``, ``models``, ``reject_unknown_models``, ``models_available``,
+``responses_route``.
 
 Each request is raced against the client's disconnect: when the client goes away first, the
 response is cancelled and recorded as ``"client_disconnected"``.
@@ -40,6 +42,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from tests.fake_upstream import responses_api
 from tests.fake_upstream.exchange import Exchange
 from tests.fake_upstream.faults import Fault
 from tests.fake_upstream.personalities import (
@@ -128,6 +131,9 @@ class FakeUpstream:
         self.reject_unknown_models = reject_unknown_models
         #: When False, ``GET /v1/models`` answers 503 (an upstream that is not ready).
         self.models_available = True
+        #: The status ``POST /v1/responses`` answers with: 200 serves it, 404 (default) has no
+        #: such route, 405 refuses the method.
+        self.responses_route = 404
         self.created = int(time.time())
         self._recorder = Recorder(history_limit)
         #: Tokens of the chat replies answered since start (or ``reset()``), as their usage says.
@@ -207,6 +213,7 @@ class FakeUpstream:
                 setattr(self, name, list(value) if isinstance(value, list) else value)
             self.faults = []
             self.models_available = True
+            self.responses_route = 404
 
     def wait_until_idle(self, timeout: float = 5.0) -> bool:
         """Block until no chat call is open (True) or ``timeout`` passes (False)."""
@@ -302,6 +309,8 @@ class FakeUpstream:
         personality = PERSONALITIES[self.personality]
         path = exchange.record.path
         routes = {CHAT_PATH: ("POST", self._chat), MODELS_PATH: ("GET", self._list_models)}
+        if path == responses_api.RESPONSES_PATH and self.responses_route != 404:
+            routes[path] = ("POST", self._responses)
         if path not in routes:
             return await _error(exchange, personality, 404, f"no route {path}")
         allowed, handler = routes[path]
@@ -316,6 +325,24 @@ class FakeUpstream:
             return await _error(exchange, personality, 503, "model list unavailable")
         data = [personality.model_entry(model, self.created) for model in self.models]
         await exchange.json(200, {"object": "list", "data": data})
+        return "completed"
+
+    async def _responses(self, exchange: Exchange, personality: Personality, body: Any) -> Outcome:
+        if self.responses_route != 200:
+            status = self.responses_route
+            return await _error(exchange, personality, status, f"route answers {status}")
+        if not isinstance(body, dict):
+            return await _error(exchange, personality, 400, "body must be a JSON object")
+        reply = responses_api.reply_for(self.responder, body)
+        if not body.get("stream"):
+            message_id, response_id = responses_api.new_ids()
+            payload = responses_api.response_object(body, reply.text, message_id, response_id)
+            await exchange.json(200, payload)
+            return "completed"
+        await exchange.start(200, _SSE_HEADERS)
+        for event in responses_api.stream_events(body, reply.text):
+            await exchange.chunk(event)
+        await exchange.end()
         return "completed"
 
     # -- chat completions ---------------------------------------------------------------------
