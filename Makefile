@@ -9,7 +9,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LOCAL_MODEL ?= smollm2-135m
 
-.PHONY: setup setup-dev setup-local run test lint bench accuracy docker-smoke clean
+.PHONY: setup setup-dev setup-local setup-node run test lint bench accuracy docker-smoke \
+	e2e-openwebui clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +39,14 @@ run: setup
 		$(MAKE) --no-print-directory setup-local; fi
 	$(BIN)/cepo-proxy serve
 
-test: setup-dev setup-local
+# The OpenAI Node SDK for tests/test_node_client.py, from the committed lock file.
+NODE_CLIENT := tests/node_client
+$(NODE_CLIENT)/node_modules/.package-lock.json: $(NODE_CLIENT)/package-lock.json
+	npm ci --prefix $(NODE_CLIENT) --no-audit --no-fund --loglevel=error
+
+setup-node: $(NODE_CLIENT)/node_modules/.package-lock.json
+
+test: setup-dev setup-local setup-node
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
