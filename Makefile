@@ -66,5 +66,30 @@ accuracy: setup-dev
 docker-smoke:
 	docker/smoke.sh
 
+# Open WebUI from PyPI in its own venv, Debian's chromium, playwright-core from npm (no browser
+# download): a chat to a cepo- model in headless Chromium (tests/e2e/test_openwebui.py).
+# Writes the screenshot docs/openwebui-e2e.png. Open WebUI needs Python 3.11 or 3.12.
+E2E_DIR ?= .e2e
+OPENWEBUI_VERSION ?= 0.12.4
+OPENWEBUI_PYTHON ?= $(PYTHON)
+E2E_SCREENSHOT ?= docs/openwebui-e2e.png
+
+$(E2E_DIR)/openwebui/.installed-$(OPENWEBUI_VERSION):
+	$(OPENWEBUI_PYTHON) -m venv $(E2E_DIR)/openwebui
+	$(E2E_DIR)/openwebui/bin/python -m pip install --quiet open-webui==$(OPENWEBUI_VERSION)
+	touch $@
+
+tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+
+/usr/bin/chromium:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+e2e-openwebui: setup-dev $(E2E_DIR)/openwebui/.installed-$(OPENWEBUI_VERSION) /usr/bin/chromium \
+		tests/e2e/node_modules/.package-lock.json
+	CEPO_E2E_OPENWEBUI=$(E2E_DIR)/openwebui/bin/open-webui CEPO_E2E_SCREENSHOT=$(E2E_SCREENSHOT) \
+		$(BIN)/python -m pytest tests/e2e -m e2e -s -p no:cacheprovider
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
