@@ -109,17 +109,24 @@ try {
     }, chatId);
   });
 
+  // Read the trace with the block open, then close it again: the screenshot shows the closed
+  // block, the answer and the follow-ups on one screen.
+  const response = page.locator(".chat-assistant").last();
   if (result.reasoning_label !== null) {
+    await thought.click();
+    result.reasoning_text = await step("reasoning text", async () => {
+      await page.waitForTimeout(500);
+      return (await response.innerText()).trim();
+    });
     await thought.click();
     await page.waitForTimeout(500);
   }
-  // Park the pointer on empty space so no tooltip covers the screenshot.
-  await page.mouse.move(700, 560);
-  await page.waitForTimeout(300);
-  const response = page.locator(".chat-assistant").last();
   result.assistant_text = await step("assistant message", async () =>
     (await response.innerText()).trim(),
   );
+  // Park the pointer on empty space so no tooltip covers the screenshot.
+  await page.mouse.move(700, 560);
+  await page.waitForTimeout(300);
   await page.screenshot({ path: screenshot });
 } finally {
   await browser.close();
