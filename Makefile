@@ -89,7 +89,7 @@ tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
 e2e-openwebui: setup-dev $(E2E_DIR)/openwebui/.installed-$(OPENWEBUI_VERSION) /usr/bin/chromium \
 		tests/e2e/node_modules/.package-lock.json
 	CEPO_E2E_OPENWEBUI=$(E2E_DIR)/openwebui/bin/open-webui CEPO_E2E_SCREENSHOT=$(E2E_SCREENSHOT) \
-		$(BIN)/python -m pytest tests/e2e -m e2e -s -p no:cacheprovider
+		$(BIN)/python -m pytest tests/e2e -s -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
