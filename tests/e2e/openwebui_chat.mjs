@@ -99,14 +99,21 @@ try {
     return (await page.title()).split(" / ")[0];
   });
   result.chat_url = page.url();
+  // Tags are the last background task, after the title: ask until the chat has some.
   result.tags = await step("chat tags", async () => {
     const chatId = new URL(page.url()).pathname.split("/c/")[1];
-    return await page.evaluate(async (id) => {
-      const response = await fetch(`/api/v1/chats/${id}/tags`, {
-        headers: { Authorization: `Bearer ${localStorage.token}` },
-      });
-      return (await response.json()).map((tag) => tag.name);
-    }, chatId);
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const tags = await page.evaluate(async (id) => {
+        const response = await fetch(`/api/v1/chats/${id}/tags`, {
+          headers: { Authorization: `Bearer ${localStorage.token}` },
+        });
+        return (await response.json()).map((tag) => tag.name);
+      }, chatId);
+      if (tags.length > 0) return tags;
+      if (Date.now() > deadline) throw new Error("the chat has no tags");
+      await page.waitForTimeout(500);
+    }
   });
 
   // Read the trace with the block open, then close it again: the screenshot shows the closed

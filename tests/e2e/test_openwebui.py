@@ -119,7 +119,7 @@ def _needs(path: Path | str, what: str) -> None:
 
 @pytest.fixture
 def scripted_upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream(models=["fake-model"], responder=respond, latency=0.1) as fake:
+    with FakeUpstream(models=["fake-model"], responder=respond, latency=0.3) as fake:
         yield fake
 
 
