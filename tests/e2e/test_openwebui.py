@@ -18,8 +18,8 @@ built-in tools on, title, tags and follow-up generation on, the chat model as ta
   nothing else for the model.
 
 Marked ``e2e``; skipped unless ``CEPO_E2E_OPENWEBUI`` names the ``open-webui`` executable, as
-``make e2e-openwebui`` does after its installs, so the default run never starts it. Skipped
-with a message naming the make target when an install is missing.
+``make e2e-openwebui`` does after its installs, so the default run never starts it. Once
+asked for, a missing install (Open WebUI, chromium, node, playwright-core) fails the test.
 ``CEPO_E2E_SCREENSHOT`` names where the screenshot goes (the make target writes the committed
 ``docs/openwebui-e2e.png``); by default it stays in the test's temporary folder.
 """
@@ -114,7 +114,7 @@ def respond(body: dict[str, Any]) -> str:
 
 def _needs(path: Path | str, what: str) -> None:
     if not Path(path).exists():
-        pytest.skip(f"{what} not found at {path}: run `make e2e-openwebui`")
+        pytest.fail(f"{what} not found at {path}: `make e2e-openwebui` installs it")
 
 
 @pytest.fixture
@@ -209,7 +209,7 @@ def _drive_browser(webui: str, screenshot: Path) -> dict[str, Any]:
     _needs(E2E_DIR / "node_modules" / "playwright-core", "playwright-core")
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node not installed: run `make e2e-openwebui`")
+        pytest.fail("node not found: install nodejs and npm")
     done = subprocess.run(
         [node, str(DRIVER)],
         cwd=E2E_DIR,
