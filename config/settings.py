@@ -3,7 +3,8 @@
 Precedence, highest first: explicit arguments (the CLI's ``--host`` / ``--port``),
 environment variables, the ``.env`` file, the YAML file (``--config`` or
 ``CEPO_CONFIG_FILE``), then the defaults below. Values that depend on the upstream
-kind (read timeout, concurrency) are resolved by :meth:`Settings.resolved_*`.
+kind (read timeout, concurrency) are the properties :attr:`Settings.read_timeout` and
+:attr:`Settings.max_concurrency`.
 """
 
 from __future__ import annotations
@@ -68,10 +69,6 @@ class Settings(BaseSettings):
     upstream_context_length: int | None = Field(
         None, ge=512, description="Context length when the upstream does not state it"
     )
-    upstream_transport: Literal["lean", "httpcore"] = Field(
-        "lean",
-        description="HTTP/1.1 client under httpx: lean (asyncio + httptools, fast) or httpcore",
-    )
     request_timeout: float = Field(600.0, gt=0, description="Deadline of a whole request (s)")
 
     # -- serving ----------------------------------------------------------------------
@@ -81,6 +78,15 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     reasoning_mode: ReasoningMode = "verbose"
     default_preset: Literal["low", "medium", "high"] = "medium"
+    tools_policy: Literal["reason", "passthrough"] = Field(
+        "reason",
+        description="cepo- requests with tools: reason (CePO, tools offered to the final step) "
+        "or passthrough (sent to the upstream model as they came)",
+    )
+    bypass_ui_tasks: bool = Field(
+        True,
+        description="Answer UI background tasks (titles, tags, follow-ups...) with one plain call",
+    )
 
     # -- embedded local model ---------------------------------------------------------
     local_model: str = Field("smollm2-135m", description="Model key or path to a .gguf file")

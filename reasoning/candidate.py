@@ -23,6 +23,7 @@ from reasoning.calls import Step
 from reasoning.events import AnswerDelta, TraceBlock
 from reasoning.llm import LLMDelta, LLMError, LLMResponse
 from reasoning.scope import Candidate, RunScope
+from reasoning.tools import offer_tools
 from reasoning.trace import step_text, thinking_text
 
 
@@ -81,16 +82,9 @@ async def _plan_and_execute(scope: RunScope, candidate: Candidate) -> list[tuple
             if execution is not None:
                 successes.append((number, execution))
                 return
+            scope.progress.attempt_rejected()
             if started < config.planning_m:
-                scope.progress.say(
-                    f"Candidate {candidate.number}: attempt {number} rejected; "
-                    f"starting attempt {started + 1} of at most {config.planning_m}"
-                )
                 launch()
-            else:
-                scope.progress.say(
-                    f"Candidate {candidate.number}: attempt {number} rejected; no attempts left"
-                )
 
         for _ in range(config.planning_n):
             launch()
@@ -271,6 +265,7 @@ async def _answer(scope: RunScope, candidate: Candidate, stage: str) -> LLMRespo
             stop=answer.stop,
             response_format=response_format,
         )
+    step = offer_tools(step, answer.tools)
     if not scope.live:
         response = await scope.caller.complete(step)
         scope.emit(TraceBlock(label, step_text(response), stage, candidate.number))

@@ -39,11 +39,13 @@ from reasoning.config import CePOConfig
 from reasoning.conversation import Conversation
 from reasoning.errors import DeadlineExceeded, ReasoningFailed
 from reasoning.events import AnswerDelta, Event, RunFinished, StatusUpdate, TraceBlock
+from reasoning.history import without_old_reasoning
 from reasoning.ledger import RunLedger
 from reasoning.llm import LLMClient, LLMError, Message, TokenUsage
 from reasoning.rating import compare, rate_absolute
 from reasoning.scope import AnswerSettings, Candidate, RunScope
 from reasoning.selection import Choice, Finalist, choose, majority_scores
+from reasoning.tools import ToolOffer, majority_kind, tool_turns_as_text
 from reasoning.trace import Progress, step_text
 
 
@@ -55,7 +57,8 @@ class RunRequest:
     ``stop`` and ``response_format`` apply to the step that writes the answer only.
     ``forward`` (e.g. ``seed``, ``user``) goes into every call's ``extra``.
     ``deadline`` is an absolute :func:`time.monotonic` time. ``preset`` names the
-    preset the config came from, for the metadata only.
+    preset the config came from, for the metadata only. ``tools``: the client's tools,
+    offered to the answer step only (:mod:`reasoning.tools`).
     """
 
     model: str
@@ -67,6 +70,7 @@ class RunRequest:
     forward: Mapping[str, Any] = field(default_factory=dict)
     deadline: float | None = None
     preset: str | None = None
+    tools: ToolOffer | None = None
 
 
 class CePOEngine:
@@ -154,7 +158,10 @@ class _Run:
 
     async def _work(self) -> RunFinished:
         request, config = self.request, self.config
-        conversation = Conversation.from_messages(request.messages)
+        progress = Progress(self.emit, config)
+        progress.started()  # before any upstream call: the client sees the run begin
+        messages = tool_turns_as_text(without_old_reasoning(request.messages), request.tools)
+        conversation = Conversation.from_messages(messages)
         context_length = await self._context_length()
         caller = StepCaller(
             self.client,
@@ -171,10 +178,18 @@ class _Run:
             caller=caller,
             ledger=self.ledger,
             emit=self.emit,
-            progress=Progress(self.emit, config.bestofn_n, config.planning_n),
-            answer=AnswerSettings(request.answer_max_tokens, request.stop, request.response_format),
+            progress=progress,
+            answer=AnswerSettings(
+                request.answer_max_tokens, request.stop, request.response_format, request.tools
+            ),
             live=config.bestofn_n == 1,
         )
+        if request.tools is not None:
+            self.scope.note(
+                "Tools offered to the final step",
+                "Planning, execution, refinement and rating run without tools; the step "
+                "that writes the answer may call one of these:\n" + request.tools.describe(),
+            )
         candidates = [Candidate(number) for number in range(1, config.bestofn_n + 1)]
         deadline_hit = False
         timeout = asyncio.timeout_at(self._loop_deadline())
@@ -182,9 +197,7 @@ class _Run:
             async with timeout:
                 if config.plan_diversity:
                     await self._seed_approaches(candidates)
-                self.scope.progress.say(
-                    f"Planning: 0 of {self.scope.progress.plans_total} plans ready"
-                )
+                progress.planning()
                 async with asyncio.TaskGroup() as group:
                     self.group = group
                     for candidate in candidates:
@@ -269,6 +282,8 @@ class _Run:
             if deadline_hit:
                 raise DeadlineExceeded()
             raise ReasoningFailed.from_last_error(self.ledger.last_error)
+        finished = finalists
+        finalists, tool_rule = majority_kind(finished)
         entries = [Finalist(c.number, c.answer_key) for c in finalists]
         if deadline_hit:
             scores = majority_scores(entries)
@@ -279,8 +294,10 @@ class _Run:
         else:
             scores = self.scores
             rule = f"{self.config.bestofn_rating_type} rating"
-        if len(finalists) > 1:
-            scope.progress.say(f"Comparing {len(finalists)} answers")
+        if tool_rule is not None:
+            rule = f"{tool_rule}; then {rule}"
+        if len(finished) > 1:
+            scope.progress.say(f"Choosing among {len(finished)} answers")
         choice = choose(entries, scores)
         chosen = next(c for c in finalists if c.number == choice.candidate)
         if deadline_hit:
@@ -304,22 +321,32 @@ class _Run:
                     {"candidate": number, "score": score} for number, score in choice.scores.items()
                 ],
                 "extracted_answers": [
-                    {"candidate": c.number, "answer": c.answer_key} for c in finalists
+                    {"candidate": c.number, "answer": c.answer_key} for c in finished
                 ],
             },
             candidates=len(candidates),
-            candidates_finished=len(finalists),
+            candidates_finished=len(finished),
             deadline_hit=deadline_hit,
             context_length=context_length,
             preset=self.request.preset,
             config=self.config.model_dump(),
         )
+        if self.request.tools is not None:
+            metadata["tools"] = {
+                "offered": len(self.request.tools.tools),
+                "candidates_calling_tools": [
+                    c.number for c in finished if c.final and c.final.tool_calls
+                ],
+                "answer": "tool_calls" if final.tool_calls else "text",
+                "rule": tool_rule,
+            }
         return RunFinished(
             answer=final.text,
-            finish_reason=final.finish_reason or "stop",
+            finish_reason="tool_calls" if final.tool_calls else (final.finish_reason or "stop"),
             usage=self.ledger.usage,
             answer_usage=final.usage or TokenUsage(estimated=True),
             metadata=metadata,
+            tool_calls=final.tool_calls,
         )
 
 

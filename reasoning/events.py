@@ -9,6 +9,7 @@ from 1 everywhere (events, metadata).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ class TraceBlock:
 
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
-    """A short progress line with no model text, e.g. ``Planning: 4 of 9 plans ready``."""
+    """A short progress line with no model text, e.g. ``Executing the plans``."""
 
     text: str
 
@@ -56,6 +57,8 @@ class RunFinished:
     ``usage`` sums every upstream call that reported usage; ``answer_usage`` is the
     usage of the call that produced the chosen answer (its completion tokens are the
     non-reasoning tokens). ``metadata`` is the JSON-serialisable ``cepo`` object.
+    ``tool_calls``: the answer's tool calls when it is one (``finish_reason`` is then
+    ``"tool_calls"``; ``answer`` may be empty).
     """
 
     answer: str
@@ -63,6 +66,7 @@ class RunFinished:
     usage: TokenUsage
     answer_usage: TokenUsage
     metadata: dict[str, Any] = field(default_factory=dict)
+    tool_calls: tuple[Mapping[str, Any], ...] = ()
 
 
 Event = TraceBlock | StatusUpdate | AnswerDelta | RunFinished

@@ -62,13 +62,15 @@ class LLMResponse:
     (a ``reasoning_content`` / ``reasoning`` field, or a ``<think>`` block in the
     content) is in ``reasoning``. ``finish_reason`` is ``"length"`` when the token
     limit cut the answer off. ``usage`` is ``None`` only when it could not even be
-    estimated.
+    estimated. ``tool_calls`` holds the tool calls the model made (OpenAI wire shape:
+    ``{"id", "type": "function", "function": {"name", "arguments"}}``), whole.
     """
 
     text: str
     finish_reason: str | None = "stop"
     reasoning: str = ""
     usage: TokenUsage | None = None
+    tool_calls: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

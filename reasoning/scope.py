@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reasoning.calls import StepCaller
 from reasoning.config import CePOConfig
@@ -18,15 +18,19 @@ from reasoning.ledger import RunLedger
 from reasoning.llm import LLMResponse
 from reasoning.trace import Progress
 
+if TYPE_CHECKING:
+    from reasoning.tools import ToolOffer
+
 
 @dataclass(frozen=True, slots=True)
 class AnswerSettings:
     """The client's own limits, applied to the step that writes the answer (the final
-    step, or the direct-answer fallback) and to no other."""
+    step, or the direct-answer fallback) and to no other; so are its ``tools``."""
 
     max_tokens: int | None = None
     stop: Sequence[str] | None = None
     response_format: Mapping[str, Any] | None = None
+    tools: ToolOffer | None = None
 
     def bound(self, configured: int) -> int:
         """The answer step's token limit: the configured one, lowered to the client's."""

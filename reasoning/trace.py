@@ -2,14 +2,16 @@
 
 :func:`step_text` is what a verbose block shows for one call: the model's own
 thinking first (clearly marked) when there was any, then its output.
-:class:`Progress` counts finished work and emits the short status lines of quiet
-mode; they never contain model text.
+:class:`Progress` emits the short status lines of quiet mode, one per stage; they
+never contain model text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+from reasoning.config import CePOConfig
 from reasoning.events import Event, StatusUpdate
 from reasoning.llm import LLMResponse
 
@@ -18,11 +20,26 @@ THINKING_END = "[end of the model's own thinking]"
 
 
 def step_text(response: LLMResponse) -> str:
-    """The block text of a finished call: marked thinking (if any), then the output."""
-    text = response.text.strip() or "(no text)"
+    """The block text of a finished call: marked thinking (if any), then the output
+    (its tool calls, one line each, after any text)."""
+    text = response.text.strip()
+    if response.tool_calls:
+        text = f"{text}\n{render_tool_calls(response.tool_calls)}".strip()
+    text = text or "(no text)"
     if response.reasoning.strip():
         return f"{THINKING_START}\n{response.reasoning.strip()}\n{THINKING_END}\n\n{text}"
     return text
+
+
+def render_tool_calls(tool_calls: Sequence[Mapping[str, Any]]) -> str:
+    """Tool calls as trace text, one line each: ``Tool call: name(arguments)``."""
+    lines = []
+    for call in tool_calls:
+        function = call.get("function")
+        if not isinstance(function, Mapping):
+            function = {}
+        lines.append(f"Tool call: {function.get('name', '?')}({function.get('arguments', '')})")
+    return "\n".join(lines)
 
 
 def thinking_text(thinking: str) -> str:
@@ -31,12 +48,19 @@ def thinking_text(thinking: str) -> str:
 
 
 class Progress:
-    """Counters of finished work; each change emits one :class:`StatusUpdate`."""
+    """Quiet mode's status lines: one as the run starts and one as each stage begins.
 
-    def __init__(self, emit: Callable[[Event], None], candidates: int, plans_each: int) -> None:
+    Lines name what is happening, never counts of finished calls, so a run has a few of
+    them whatever its size: with ``n`` candidates, ``started``, ``planning``, executing,
+    refining, writing the final answer(s), rating or comparing (``n > 1``), choosing
+    (``n > 1``), and at most one line about rejected planning attempts.
+    """
+
+    def __init__(self, emit: Callable[[Event], None], config: CePOConfig) -> None:
         self._emit = emit
-        self.candidates = candidates
-        self.plans_total = candidates * plans_each
+        self.config = config
+        self.candidates = config.bestofn_n
+        self.plans_total = config.bestofn_n * config.planning_n
         self.plans_ready = 0
         self.executions_done = 0
         self.refined = 0
@@ -44,36 +68,60 @@ class Progress:
         self.rated = 0
         self.comparisons_done = 0
         self.comparisons_total = 0
+        self._rejection_said = False
 
     def say(self, text: str) -> None:
         self._emit(StatusUpdate(text))
 
+    def started(self) -> None:
+        config = self.config
+        candidates = "1 candidate" if config.bestofn_n == 1 else f"{config.bestofn_n} candidates"
+        self.say(
+            f"Reasoning: {candidates}, {config.planning_n} plans each "
+            f"(up to {config.planning_m} attempts)"
+        )
+
+    def planning(self) -> None:
+        self.say("Planning")
+
     def plan_ready(self) -> None:
         self.plans_ready += 1
-        self.say(f"Planning: {self.plans_ready} of {self.plans_total} plans ready")
+        if self.plans_ready == 1:
+            self.say("Executing the plans")
 
     def execution_done(self) -> None:
         self.executions_done += 1
-        self.say(f"Executing plans: {self.executions_done} of {self.plans_total} done")
+
+    def attempt_rejected(self) -> None:
+        if not self._rejection_said:
+            self._rejection_said = True
+            self.say(
+                "Some planning attempts were cut off or failed; replacing them "
+                f"(up to {self.config.planning_m} attempts per candidate)"
+            )
 
     def refine_done(self) -> None:
         self.refined += 1
-        self.say(f"Refining: {self.refined} of {self.candidates} candidates refined")
+        if self.refined == 1:
+            self.say("Refining the solutions")
+            self.say(
+                "Writing the final answer" if self.candidates == 1 else "Writing the final answers"
+            )
 
     def final_ready(self) -> None:
         self.finals += 1
-        self.say(f"Final answers: {self.finals} of {self.candidates} ready")
+        if self.finals == 1 and self.candidates > 1:
+            rating = self.config.bestofn_rating_type
+            if rating == "absolute":
+                self.say("Rating the answers")
+            elif rating == "pairwise":
+                self.say("Comparing the answers in pairs")
 
     def rating_done(self) -> None:
         self.rated += 1
-        self.say(f"Rating answers: {self.rated} of {self.candidates} rated")
 
     def comparisons_added(self, count: int) -> None:
         self.comparisons_total += count
 
     def comparison_done(self) -> None:
         self.comparisons_done += 1
-        self.say(
-            f"Comparing answers: {self.comparisons_done} of {self.comparisons_total} "
-            "comparisons done"
-        )

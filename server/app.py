@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.settings import Settings
 from server.auth import AuthMiddleware
@@ -17,33 +16,6 @@ from server.observe import ObserveMiddleware
 from server.routes import chat, health, models
 from server.routes import metrics as metrics_route
 from server.services import build_services
-
-
-class ProxyApp(FastAPI):
-    """FastAPI, except that chat completions skip the framework's own layers.
-
-    Chat completions are the proxy's hot path. FastAPI wraps every request in its error,
-    telemetry, body-limit and exception middleware, then routes it and wraps the endpoint:
-    about a third of a millisecond of CPU per request (issue 7). Here a chat completion
-    request goes through the app's own middleware (CORS when configured, observation,
-    auth) straight to :func:`server.routes.chat.serve`, the same handler with the same error
-    responses; every other request takes FastAPI's full stack. The FastAPI route stays for
-    the OpenAPI document (and answers other methods with a 405).
-    """
-
-    def build_middleware_stack(self) -> ASGIApp:
-        framework = super().build_middleware_stack()
-        lane: ASGIApp = chat.serve
-        for cls, args, kwargs in reversed(self.user_middleware):
-            lane = cls(lane, *args, **kwargs)
-
-        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-            if chat.is_chat(scope):
-                await lane(scope, receive, send)
-            else:
-                await framework(scope, receive, send)
-
-        return dispatch
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -56,7 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.services = services
             yield
 
-    app = ProxyApp(
+    app = FastAPI(
         title="cepo-proxy",
         version="0.1.0",
         summary="OpenAI-compatible reasoning proxy running CePO",
@@ -76,6 +48,11 @@ def create_app(settings: Settings) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["*"],
-            expose_headers=["X-Request-Id", "X-Reasoning-Bypassed"],
+            expose_headers=[
+                "X-Request-Id",
+                "X-Reasoning-Bypassed",
+                "X-Reasoning-UI-Task",
+                "X-Reasoning-Tools",
+            ],
         )
     return app

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.settings import Settings
 from server.errors import ProxyError
-from server.request_context import forwarded_key
+from server.request_context import context_of
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -32,7 +32,7 @@ def bearer_token(scope: Scope) -> str | None:
 class AuthMiddleware:
     """Pure ASGI middleware: rejects unauthenticated protected requests with a 401 in the
     OpenAI envelope before any of their body is read; in forward mode, puts the caller's
-    token in :data:`~server.request_context.forwarded_key` for the upstream client."""
+    token in the request's context (``RequestContext.forwarded_key``) for the upstream."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
@@ -67,12 +67,7 @@ class AuthMiddleware:
                     scope, receive, send, "an upstream API key is required as bearer token"
                 )
                 return
-            reset = forwarded_key.set(token)
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                forwarded_key.reset(reset)
-            return
+            context_of(scope).forwarded_key = token
         await self.app(scope, receive, send)
 
 

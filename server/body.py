@@ -51,8 +51,8 @@ def _too_large(limit: int) -> ProxyError:
     )
 
 
-async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object; 413 past ``limit`` bytes, 400 for anything not an object."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body; 413 past ``limit`` bytes (refused before they are in memory)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -67,7 +67,12 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
         if size > limit:
             raise _too_large(limit)
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` as a strict JSON object (UTF-8, no NaN or infinities, no lone surrogates);
+    a 400 :class:`ProxyError` for anything else."""
     try:
         text = raw.decode("utf-8")
         data = _DECODER.decode(text)

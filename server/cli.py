@@ -42,6 +42,7 @@ def serve_command(host: str | None, port: int | None, config_file: str | None) -
     import uvicorn
 
     from server.app import create_app
+    from server.event_stream import server_shutdown_timeout
     from server.http_protocol import protocol_class
     from server.logs import configure_logging
 
@@ -61,7 +62,7 @@ def serve_command(host: str | None, port: int | None, config_file: str | None) -
         port=settings.port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+        timeout_graceful_shutdown=server_shutdown_timeout(settings.shutdown_grace_seconds),
         lifespan="on",
         http=protocol_class(),
         # Nothing here reads the client's address or scheme, so X-Forwarded-* need not be

@@ -6,20 +6,20 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from server.request_context import RequestContext, context_of
 from server.services import Services
 
 
 async def get_services(request: Request) -> Services:
-    """Async on purpose: FastAPI runs a sync dependency in a worker thread, a thread hop
-    (and two context switches) on every request for one attribute read."""
-    return services_of(request)
+    """The app's services (async: FastAPI runs a sync dependency in a worker thread)."""
+    services: Services = request.app.state.services
+    return services
+
+
+async def get_context(request: Request) -> RequestContext:
+    """The context of the request being served."""
+    return context_of(request.scope)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-def services_of(request: Request) -> Services:
-    """The services, for the hot route (chat completions), which skips FastAPI's
-    dependency resolution: about a tenth of a millisecond per request (issue 7)."""
-    services: Services = request.app.state.services
-    return services
+ContextDep = Annotated[RequestContext, Depends(get_context)]

@@ -28,8 +28,7 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     """Await ``work``; cancel it and raise :class:`ClientDisconnected` if the client leaves.
 
     The request body must already have been read. ``work`` runs in the calling task (no
-    task of its own: on the hot path a task and an ``asyncio.wait`` cost several loop
-    turns per request, issue 7); a watcher task cancels the caller when the client leaves,
+    task of its own); a watcher task cancels the caller when the client leaves,
     and the cancellation is taken back (``uncancel``) once turned into the exception.
     The watcher starts only once the work has run :data:`WATCH_AFTER` seconds: work done
     sooner (a fast upstream's answer) never pays for one, and a client that leaves is

@@ -7,7 +7,6 @@ anything unexpected into the same envelope, never a stack trace.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -49,10 +48,6 @@ class ProxyError(Exception):
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
-
-    def sse_data(self) -> str:
-        """The error as one SSE ``data`` payload, for failures after a stream began."""
-        return json.dumps(self.body(), separators=(",", ":"))
 
 
 def error_body(

@@ -4,8 +4,8 @@ A request the HTTP parser itself refuses (a control byte in a header value, a ma
 request line, a bad chunk size) never reaches the app: uvicorn answers ``400`` with the
 plain text "Invalid HTTP request received." and closes the connection. Clients of this
 proxy parse every error as ``{"error": {...}}``, so :func:`protocol_class` returns
-uvicorn's protocol (httptools when installed: a C parser, about half a millisecond less
-CPU per request than h11 here, issue 7; h11 otherwise) with that one answer replaced.
+uvicorn's protocol (httptools when installed, h11 otherwise, as uvicorn's "auto" picks)
+with that one answer replaced.
 What is refused, and when, stays uvicorn's.
 """
 

@@ -14,7 +14,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from server.request_context import request_stats
+from server.request_context import RequestStats
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -27,9 +27,9 @@ def status_class(status: int) -> str:
 
 
 class _RememberedChildren:
-    """``labels(*values)`` looked up in a dict of the children already made: prometheus_client
-    converts, checks and takes a lock on every call, and a request makes about fifteen
-    (issue 7). Only positional values are used here; the children are the same objects."""
+    """``labels(*values)`` looked up in a dict of the children already made (prometheus_client
+    converts, checks and takes a lock on every call). Values by name take
+    prometheus_client's own path; either way the children are the same objects."""
 
     def labels(self, *values: Any, **by_name: Any) -> Any:
         if by_name:
@@ -137,27 +137,23 @@ class Metrics:
             registry=r,
         )
 
-    def record_tokens(self, prompt_tokens: int, completion_tokens: int) -> None:
-        """Count one upstream call's tokens, here and in the current request's stats."""
+    def record_tokens(
+        self, prompt_tokens: int, completion_tokens: int, stats: RequestStats
+    ) -> None:
+        """Count one upstream call's tokens, here and in its request's ``stats``."""
         self.upstream_tokens.labels(self.kind, "in").inc(max(prompt_tokens, 0))
         self.upstream_tokens.labels(self.kind, "out").inc(max(completion_tokens, 0))
-        stats = request_stats.get()
-        if stats is not None:
-            stats.prompt_tokens += max(prompt_tokens, 0)
-            stats.completion_tokens += max(completion_tokens, 0)
+        stats.prompt_tokens += max(prompt_tokens, 0)
+        stats.completion_tokens += max(completion_tokens, 0)
 
-    def record_call(self) -> None:
-        """Count an upstream call in the current request's stats (the metrics count it by
+    def record_call(self, stats: RequestStats) -> None:
+        """Count an upstream call in its request's ``stats`` (the metrics count it by
         outcome when it ends)."""
-        stats = request_stats.get()
-        if stats is not None:
-            stats.upstream_calls += 1
+        stats.upstream_calls += 1
 
-    def record_retry(self) -> None:
+    def record_retry(self, stats: RequestStats) -> None:
         self.upstream_retries.labels(self.kind).inc()
-        stats = request_stats.get()
-        if stats is not None:
-            stats.upstream_retries += 1
+        stats.upstream_retries += 1
 
     def record_rate_limits(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
         """Set a gauge per numeric ``x-ratelimit-remaining-<resource>`` header (``headers``

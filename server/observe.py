@@ -1,11 +1,11 @@
 """Per-request observation: request id, metrics, and one structured log line.
 
 A pure ASGI middleware (``BaseHTTPMiddleware`` would buffer streams and break
-disconnect detection). Routes add what only they know (model, reasoning mode,
-upstream calls, tokens) to ``request.state.summary``, a dict this middleware puts
-in the scope before calling them and reads after the last byte went out. What the
-request cost upstream (calls, retries, tokens) is counted where it happens, in the
-request's :class:`~server.request_context.RequestStats`, and added to the line.
+disconnect detection). It creates the request's
+:class:`~server.request_context.RequestContext` where the request enters; the layers
+below fill in what only they know (model, reasoning mode, outcome; upstream calls,
+retries and tokens in its stats), and this middleware reads it after the last byte went
+out.
 
 The line never holds a header value other than the validated request id, so no key
 can reach it; prompt and answer text appear only when a route adds them (it does so
@@ -18,12 +18,11 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.metrics import Metrics, status_class
-from server.request_context import RequestStats, request_stats
+from server.request_context import context_of
 
 logger = logging.getLogger("cepo_proxy.access")
 
@@ -60,8 +59,8 @@ class ObserveMiddleware:
         id_header = (_REQUEST_ID_NAME, request_id.encode("latin-1"))
         path = scope.get("path", "")
         route = path if path in _ROUTES else "other"
-        summary: dict[str, Any] = {"request_id": request_id}
-        scope.setdefault("state", {})["summary"] = summary
+        context = context_of(scope)
+        context.request_id = request_id
         started = time.monotonic()
         first_byte: float | None = None
         status = 500
@@ -88,33 +87,26 @@ class ObserveMiddleware:
                 client_left = True
             return message
 
-        stats = RequestStats()
-        stats_token = request_stats.set(stats)
         in_flight = self.metrics.requests_in_flight.labels(route)
         in_flight.inc()
         try:
             await self.app(scope, observed_receive, observed_send)
         finally:
             in_flight.dec()
-            request_stats.reset(stats_token)
             ended = time.monotonic()
-            mode = str(summary.get("mode", "none"))
-            model = str(summary.get("model", "none")) if status < 400 else "invalid"
+            mode = context.mode
+            model = context.model if status < 400 else "invalid"
             self.metrics.requests.labels(route, model, mode, status_class(status)).inc()
             self.metrics.request_duration.labels(route, mode).observe(ended - started)
             if first_byte is not None:
                 self.metrics.time_to_first_byte.labels(route, mode).observe(first_byte - started)
             if route not in ("/health", "/metrics", "/ready"):
                 fields = {
-                    **summary,
+                    **context.log_fields(),
                     "method": scope.get("method"),
                     "route": route,
                     "status": status,
                     "duration_ms": round((ended - started) * 1000, 1),
-                    "upstream_calls": stats.upstream_calls,
-                    "upstream_retries": stats.upstream_retries,
-                    "prompt_tokens": stats.prompt_tokens,
-                    "completion_tokens": stats.completion_tokens,
                 }
                 if client_left:
                     fields["outcome"] = "client_disconnected"
@@ -122,16 +114,6 @@ class ObserveMiddleware:
                 if first_byte is not None:
                     fields["ttfb_ms"] = round((first_byte - started) * 1000, 1)
                 logger.info("request", extra=fields)
-
-
-def add_answer(summary: dict[str, Any], text: str) -> None:
-    """Add one choice's answer text to a summary (a list once there are several)."""
-    if "answer" not in summary:
-        summary["answer"] = text
-    elif isinstance(summary["answer"], list):
-        summary["answer"].append(text)
-    else:
-        summary["answer"] = [summary["answer"], text]
 
 
 def _outcome(status: int) -> str:

@@ -8,9 +8,8 @@ the original JSON goes upstream.
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
@@ -67,18 +66,6 @@ class ChatCompletionRequest(_Open):
         if self.stop is None:
             return None
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
-
-
-class ModelCard(_Open):
-    id: str
-    object: Literal["model"] = "model"
-    created: int = Field(default_factory=lambda: int(time.time()))
-    owned_by: str = "cepo-proxy"
-
-
-class ModelList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[ModelCard]
 
 
 def completion_id() -> str:

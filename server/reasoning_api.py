@@ -1,18 +1,21 @@
 """Serving ``cepo-<model>`` requests: choose the preset, run the engine, stream or answer.
 
-Headers: ``X-Reasoning-Mode: verbose | quiet`` (what ``reasoning_content`` carries)
-and ``X-Reasoning-Format: reasoning_content | think`` (where the reasoning goes).
-Requests with ``tools`` and ``reasoning_effort`` ``none`` / ``minimal`` bypass CePO:
-they are passed through to the upstream model, with ``X-Reasoning-Bypassed`` set.
+What the request asks for (effort, reasoning mode and format, tools policy) is read by
+:mod:`server.conventions`. Passed through to the upstream model instead, with
+``X-Reasoning-Bypassed`` set to the reason: UI background tasks (``ui-task``, see
+:mod:`server.ui_tasks`), ``reasoning_effort`` ``none`` / ``minimal`` (``reasoning_effort``),
+a required tool call (``tool_choice``) and, under the ``passthrough`` tools policy, any
+request with tools (``tools``). Otherwise tools are offered to the answer step only
+(``X-Reasoning-Tools: final-step``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack, aclosing
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-import anyio
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,96 +26,133 @@ from reasoning.engine import CePOEngine, RunRequest
 from reasoning.errors import DeadlineExceeded
 from reasoning.events import AnswerDelta, RunFinished, StatusUpdate, TraceBlock
 from reasoning.llm import LLMError
+from server.conventions import reasoning_options, tool_call_required
 from server.disconnect import ClientDisconnected, unless_disconnected
 from server.errors import ProxyError, first_error, from_llm_error
-from server.observe import add_answer
-from server.passthrough_api import CLIENT_CLOSED, DEADLINE_ERROR, passthrough_response
+from server.event_stream import Emit, event_stream, json_event
+from server.passthrough_api import CLIENT_CLOSED, passthrough_response
 from server.protocol import ChatCompletionRequest, completion_id
-from server.request_context import request_deadline
+from server.request_context import RequestContext
 from server.services import Services
-from server.streaming import SSEResponse, pump, sse_bytes
 from server.translate import (
     ChunkFactory,
     Mode,
     ReasoningFormat,
     combined_cepo,
     completion,
+    opening_block,
     render_block,
     render_status,
     run_request,
+    tool_call_deltas,
+    tool_offer,
     usage_of,
 )
+from server.ui_tasks import ui_task
 
-PRESETS = ("low", "medium", "high")
-BYPASS_EFFORTS = ("none", "minimal")
-MODE_HEADER = "x-reasoning-mode"
-FORMAT_HEADER = "x-reasoning-format"
 BYPASS_HEADER = "X-Reasoning-Bypassed"
+UI_TASK_HEADER = "X-Reasoning-UI-Task"
+TOOLS_HEADER = "X-Reasoning-Tools"
 
 
 async def reasoning_response(
-    request: Request, services: Services, body: dict[str, Any], parsed: ChatCompletionRequest
+    request: Request,
+    services: Services,
+    context: RequestContext,
+    body: dict[str, Any],
+    parsed: ChatCompletionRequest,
 ) -> Response:
     settings = services.settings
     upstream_model = parsed.model.removeprefix(settings.model_prefix)
     if not upstream_model:
         raise ProxyError(400, "model name has nothing after the prefix", param="model")
-    mode = _mode(request, settings.reasoning_mode)
-    reasoning_format = _format(request)
-    effort = parsed.reasoning_effort
-    summary = _summary(request)
-    summary.update(model=parsed.model, mode=mode)
+    options = reasoning_options(
+        body,
+        request.headers,
+        default_mode=settings.reasoning_mode,
+        default_tools_policy=settings.tools_policy,
+    )
+    mode = options.mode
+    reasoning_format = options.reasoning_format
+    context.model = parsed.model
+    context.mode = mode
     if settings.log_content:
-        summary["prompt"] = body.get("messages")
-    if parsed.tools:
-        return await _bypass(request, services, body, parsed, upstream_model, "tools")
-    if effort in BYPASS_EFFORTS:
-        return await _bypass(request, services, body, parsed, upstream_model, "reasoning_effort")
-    if effort is not None and effort not in PRESETS:
-        raise ProxyError(
-            400,
-            f"reasoning_effort must be one of low, medium, high, none, minimal; got {effort!r}",
-            param="reasoning_effort",
-            code="invalid_value",
+        context.prompt = body.get("messages")
+    if settings.bypass_ui_tasks and (task := ui_task(body["messages"])) is not None:
+        return await _bypass(
+            request,
+            services,
+            context,
+            body,
+            parsed,
+            upstream_model,
+            "ui-task",
+            {UI_TASK_HEADER: task},
         )
+    if options.bypass:
+        return await _bypass(
+            request, services, context, body, parsed, upstream_model, "reasoning_effort"
+        )
+    offer = None
+    response_headers: dict[str, str] = {}
+    if parsed.tools:
+        if options.tools_policy == "passthrough":
+            return await _bypass(request, services, context, body, parsed, upstream_model, "tools")
+        if tool_call_required(body.get("tool_choice")):
+            return await _bypass(
+                request, services, context, body, parsed, upstream_model, "tool_choice"
+            )
+        offer = tool_offer(body)
+        response_headers[TOOLS_HEADER] = "final-step"
     if parsed.logprobs:
         raise ProxyError(
             400, "logprobs are not available for CePO models", param="logprobs", code="unsupported"
         )
-    preset: PresetName = effort or settings.default_preset  # type: ignore[assignment]
-    config = _config(preset, parsed.cepo)
-    if parsed.response_format is not None:
+    preset: PresetName = options.effort or settings.default_preset  # type: ignore[assignment]
+    config = _config(preset, options.overrides)
+    if parsed.response_format is not None and reasoning_format == "think":
         # The answer must stay valid JSON: reasoning never goes into the content.
         reasoning_format = "reasoning_content"
+    show_trace = mode == "verbose" and not options.exclude
     run = run_request(
         parsed,
         body,
         upstream_model=upstream_model,
         config=config,
-        deadline=request_deadline.get(),
+        deadline=context.deadline,
         preset=preset,
+        tools=offer,
     )
     runs = parsed.n or 1
-    engine = CePOEngine(services.llm)
+    engine = CePOEngine(services.llm.for_request(context))
     await services.admission.enter()
     if parsed.stream:
         resources = AsyncExitStack()
         resources.callback(services.admission.leave)
+        shown = "none" if options.exclude else mode
         return _stream(
-            services, parsed, engine, run, runs, mode, reasoning_format, resources, summary
+            services,
+            context,
+            parsed,
+            engine,
+            run,
+            runs,
+            _Shown(shown, reasoning_format, opening_block(config, preset)),
+            resources,
+            response_headers,
         )
     try:
         results = await unless_disconnected(request, _collect(engine, run, runs))
     except ClientDisconnected:
-        summary["outcome"] = "client_disconnected"
+        context.outcome = "client_disconnected"
         return Response(status_code=CLIENT_CLOSED)
     except LLMError as error:
-        summary["outcome"] = "deadline" if isinstance(error, DeadlineExceeded) else "failed"
+        context.outcome = "deadline" if isinstance(error, DeadlineExceeded) else "failed"
         raise from_llm_error(error) from None
     finally:
         services.admission.leave()
     for result in results:
-        _observe_run(services, summary, result.finished)
+        _observe_run(services, context, result.finished)
     return JSONResponse(
         completion(
             completion_id=completion_id(),
@@ -121,7 +161,8 @@ async def reasoning_response(
                 (
                     r.finished.answer,
                     r.finished.finish_reason,
-                    r.trace if mode == "verbose" else None,
+                    r.trace if show_trace else None,
+                    r.finished.tool_calls,
                 )
                 for r in results
             ],
@@ -130,39 +171,12 @@ async def reasoning_response(
             ),
             cepo=combined_cepo([r.finished.metadata for r in results]),
             reasoning_format=reasoning_format,
-        )
+        ),
+        headers=response_headers,
     )
 
 
 # -- request interpretation -------------------------------------------------------------
-def _mode(request: Request, default: str) -> Mode:
-    value = request.headers.get(MODE_HEADER, default).strip().lower()
-    if value == "verbose":
-        return "verbose"
-    if value == "quiet":
-        return "quiet"
-    raise ProxyError(
-        400,
-        "header X-Reasoning-Mode must be verbose or quiet",
-        param="X-Reasoning-Mode",
-        code="invalid_header",
-    )
-
-
-def _format(request: Request) -> ReasoningFormat:
-    value = request.headers.get(FORMAT_HEADER, "reasoning_content").strip().lower()
-    if value == "think":
-        return "think"
-    if value in ("reasoning_content", ""):
-        return "reasoning_content"
-    raise ProxyError(
-        400,
-        "header X-Reasoning-Format must be think or reasoning_content",
-        param="X-Reasoning-Format",
-        code="invalid_header",
-    )
-
-
 def _config(preset: PresetName, overrides: dict[str, Any] | None) -> CePOConfig:
     config = load_preset(preset)
     if not overrides:
@@ -181,18 +195,27 @@ def _config(preset: PresetName, overrides: dict[str, Any] | None) -> CePOConfig:
 async def _bypass(
     request: Request,
     services: Services,
+    context: RequestContext,
     body: dict[str, Any],
     parsed: ChatCompletionRequest,
     upstream_model: str,
     reason: str,
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    forwarded = {k: v for k, v in body.items() if k != "cepo"}
+    """Answer with one plain upstream call; the proxy's own fields (``cepo``, and the
+    effort fields, which chose CePO's preset) are not forwarded."""
+    forwarded = {
+        k: v for k, v in body.items() if k not in ("cepo", "reasoning_effort", "reasoning")
+    }
     forwarded["model"] = upstream_model
-    if reason == "reasoning_effort" or forwarded.get("reasoning_effort") in PRESETS:
-        forwarded.pop("reasoning_effort", None)
-    _summary(request)["mode"] = "bypass"
+    context.mode = "bypass"
     return await passthrough_response(
-        request, services, forwarded, parsed, headers={BYPASS_HEADER: reason}
+        request,
+        services,
+        context,
+        forwarded,
+        parsed,
+        headers={BYPASS_HEADER: reason, **(headers or {})},
     )
 
 
@@ -224,23 +247,33 @@ async def _collect_one(engine: CePOEngine, run: RunRequest) -> _Result:
 
 
 # -- streaming ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """What a stream shows of the reasoning: ``mode`` (``none`` when excluded), where it
+    goes (``reasoning_format``), and the verbose opening text."""
+
+    mode: Mode | Literal["none"]
+    reasoning_format: ReasoningFormat
+    opening: str
+
+
 def _stream(
     services: Services,
+    context: RequestContext,
     parsed: ChatCompletionRequest,
     engine: CePOEngine,
     run: RunRequest,
     runs: int,
-    mode: Mode,
-    reasoning_format: ReasoningFormat,
+    shown: _Shown,
     resources: AsyncExitStack,
-    summary: dict[str, Any],
+    headers: dict[str, str],
 ) -> Response:
     factory = ChunkFactory(completion_id(), parsed.model)
     finished: list[RunFinished | None] = [None] * runs
 
-    async def produce(emit: Any) -> None:
+    async def produce(emit: Emit) -> None:
         for index in range(runs):
-            await emit(sse_bytes(factory.chunk(index, {"role": "assistant", "content": ""})))
+            await emit(json_event(factory.chunk(index, {"role": "assistant", "content": ""})))
         async with asyncio.TaskGroup() as group:
             for index in range(runs):
                 group.create_task(_stream_one(index, emit))
@@ -248,89 +281,76 @@ def _stream(
             done = [f for f in finished if f is not None]
             usage = usage_of([f.usage for f in done], [f.answer_usage for f in done])
             await emit(
-                sse_bytes(factory.usage_chunk(usage, combined_cepo([f.metadata for f in done])))
+                json_event(factory.usage_chunk(usage, combined_cepo([f.metadata for f in done])))
             )
 
-    async def _stream_one(index: int, emit: Any) -> None:
+    async def _stream_one(index: int, emit: Emit) -> None:
         think_open = False
         think_closed = False
+
+        async def reasoning(text: str) -> None:
+            nonlocal think_open
+            if shown.reasoning_format == "think":
+                if not think_open:
+                    think_open = True
+                    await emit(json_event(factory.chunk(index, {"content": "<think>\n"})))
+                await emit(json_event(factory.chunk(index, {"content": text})))
+            else:
+                # The field is named by the format: reasoning_content or reasoning.
+                await emit(json_event(factory.chunk(index, {shown.reasoning_format: text})))
+
+        async def close_think() -> None:
+            nonlocal think_closed
+            if think_open and not think_closed:
+                think_closed = True
+                await emit(json_event(factory.chunk(index, {"content": "</think>\n\n"})))
+
+        if shown.mode == "verbose":
+            await reasoning(shown.opening)  # the run has started: say so before any call ends
         async with aclosing(engine.run(run)) as events:
             async for event in events:
-                reasoning_text = ""
-                if isinstance(event, TraceBlock) and mode == "verbose":
-                    reasoning_text = render_block(event)
-                elif isinstance(event, StatusUpdate) and mode == "quiet":
-                    reasoning_text = render_status(event.text)
-                if reasoning_text:
-                    if reasoning_format == "think":
-                        if not think_open:
-                            think_open = True
-                            await emit(sse_bytes(factory.chunk(index, {"content": "<think>\n"})))
-                        await emit(sse_bytes(factory.chunk(index, {"content": reasoning_text})))
-                    else:
-                        delta = {"reasoning_content": reasoning_text}
-                        await emit(sse_bytes(factory.chunk(index, delta)))
-                    continue
-                if isinstance(event, AnswerDelta) and event.text:
-                    if think_open and not think_closed:
-                        think_closed = True
-                        await emit(sse_bytes(factory.chunk(index, {"content": "</think>\n\n"})))
-                    await emit(sse_bytes(factory.chunk(index, {"content": event.text})))
+                if isinstance(event, TraceBlock):
+                    if shown.mode == "verbose":
+                        await reasoning(render_block(event))
+                elif isinstance(event, StatusUpdate):
+                    if shown.mode == "quiet":
+                        await reasoning(render_status(event.text))
+                elif isinstance(event, AnswerDelta):
+                    if event.text:
+                        await close_think()
+                        await emit(json_event(factory.chunk(index, {"content": event.text})))
                 elif isinstance(event, RunFinished):
-                    if think_open and not think_closed:
-                        think_closed = True
-                        await emit(sse_bytes(factory.chunk(index, {"content": "</think>\n\n"})))
+                    await close_think()
                     finished[index] = event
-                    _observe_run(services, summary, event)
+                    _observe_run(services, context, event)
+                    if event.tool_calls:
+                        delta = {"tool_calls": tool_call_deltas(event.tool_calls)}
+                        await emit(json_event(factory.chunk(index, delta)))
                     await emit(
-                        sse_bytes(
+                        json_event(
                             factory.chunk(index, {}, event.finish_reason, cepo=event.metadata)
                         )
                     )
 
-    shutdown = anyio.Event()
-    grace = services.settings.shutdown_grace_seconds
-
-    def on_error(error: BaseException) -> ProxyError:
-        failure = _stream_error(error)
-        summary["outcome"] = "deadline" if failure.status == 504 else "failed"
-        summary["error_status"] = failure.status
-        return failure
-
-    content = pump(produce, on_error=on_error, shutdown_event=shutdown, grace_seconds=grace)
-    return SSEResponse(
-        content,
+    return event_stream(
+        produce,
+        context=context,
+        grace_seconds=services.settings.shutdown_grace_seconds,
         resources=resources,
-        shutdown_event=shutdown,
-        shutdown_grace_period=grace,
+        headers=headers,
     )
 
 
-def _summary(request: Request) -> dict[str, Any]:
-    """The access-log summary of this request (a throwaway dict outside the middleware)."""
-    summary = getattr(request.state, "summary", None)
-    return summary if isinstance(summary, dict) else {}
-
-
-def _observe_run(services: Services, summary: dict[str, Any], finished: RunFinished) -> None:
-    """Account one finished run in the metrics and the request's log line."""
+def _observe_run(services: Services, context: RequestContext, finished: RunFinished) -> None:
+    """Account one finished run in the metrics and the request's context."""
     metadata = finished.metadata
     for stage, seconds in (metadata.get("stage_timings") or {}).items():
         services.metrics.stage_duration.labels(stage).observe(float(seconds))
     dropped = len(metadata.get("candidates_dropped") or [])
     if dropped:
         services.metrics.candidates_dropped.inc(dropped)
-    # Calls and tokens reach the log line through the request's stats (server.observe).
-    if summary.get("outcome") != "deadline":
-        summary["outcome"] = "deadline" if metadata.get("deadline_hit") else "ok"
+    # Calls and tokens reach the log line through the context's stats.
+    if context.outcome != "deadline":
+        context.outcome = "deadline" if metadata.get("deadline_hit") else "ok"
     if services.settings.log_content:
-        add_answer(summary, finished.answer)
-
-
-def _stream_error(error: BaseException) -> ProxyError:
-    error = first_error(error)
-    if isinstance(error, TimeoutError):
-        return DEADLINE_ERROR
-    if isinstance(error, LLMError):
-        return from_llm_error(error)
-    return ProxyError(500, "reasoning failed", error_type="server_error")
+        context.answers.append(finished.answer)

@@ -13,11 +13,9 @@ from config.settings import Settings
 from server.admission import Admission
 from server.metrics import Metrics
 from server.upstream.client import UpstreamClient
-from server.upstream.http11 import LeanTransport
-from server.upstream.http_client import UpstreamHTTPClient
+from server.upstream.http_client import UpstreamHTTPClient, upstream_transport
 from server.upstream.limiter import FairLimiter
 from server.upstream.llm import UpstreamLLM
-from server.upstream.transport import ShardedTransport
 
 logger = logging.getLogger("cepo_proxy")
 
@@ -60,9 +58,12 @@ async def build_services(settings: Settings, metrics: Metrics) -> AsyncIterator[
                     write=settings.read_timeout,
                     pool=settings.upstream_connect_timeout,
                 ),
-                transport=_transport(settings.upstream_transport, limit + 8),
+                # Idle connections are dropped after 4 s: below uvicorn's (so vLLM's) 5 s
+                # keep-alive, so a call does not go out on a connection being closed.
+                transport=upstream_transport(
+                    base_url, max_connections=limit + 8, keepalive_expiry=4.0
+                ),
                 follow_redirects=False,
-                trust_env=False,
             )
         )
         limiter = FairLimiter(limit)
@@ -84,17 +85,6 @@ async def build_services(settings: Settings, metrics: Metrics) -> AsyncIterator[
         )
         admission = Admission(settings.max_concurrent_reasoning, settings.reasoning_queue_timeout)
         yield Services(settings, metrics, http, limiter, upstream, llm, base_url, admission)
-
-
-def _transport(name: str, max_connections: int) -> httpx.AsyncBaseTransport:
-    """The upstream HTTP/1.1 client: :class:`LeanTransport` (about a millisecond less CPU per
-    call than httpcore, issue 7), or httpcore split into small pools (its pool bookkeeping
-    grows with the square of its size)."""
-    if name == "httpcore":
-        return ShardedTransport(max_connections)
-    # Idle connections are dropped after 4 s: below uvicorn's (so vLLM's) 5 s keep-alive, so
-    # a call does not go out on a connection the upstream is closing at that moment.
-    return LeanTransport(max_connections=max_connections, keepalive_expiry=4.0)
 
 
 def _safe_url(url: str) -> str:

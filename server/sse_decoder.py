@@ -170,7 +170,7 @@ class SSEDecoder:
         """:meth:`_feed_text` for text whose lines all end in ``"\n"`` (what every LLM server
         sends): the same steps, with ``str.split`` in place of a regular expression search per
         line, and whole ``data: <value>`` events taken in one step when the decoder stands
-        between events (the relay decodes every event of every stream, issue 7)."""
+        between events."""
         events: list[ServerSentEvent] = []
         if not (self._line_parts or self._data or self._event_type):
             *blocks, text = text.split("\n\n")

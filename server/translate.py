@@ -8,17 +8,19 @@ and a completion object. Pure functions, no I/O.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from reasoning.config import CePOConfig
 from reasoning.engine import RunRequest
 from reasoning.events import TraceBlock
 from reasoning.llm import TokenUsage
+from reasoning.tools import ToolOffer
+from server.conventions import Mode, ReasoningFormat
 from server.protocol import ChatCompletionRequest, usage_dict
 
-ReasoningFormat = Literal["reasoning_content", "think"]
-Mode = Literal["verbose", "quiet"]
+__all__ = ["Mode", "ReasoningFormat"]
 
 #: Fields forwarded to every upstream call of a CePO run.
 FORWARDED_FIELDS = ("seed", "user")
@@ -32,8 +34,10 @@ def run_request(
     config: CePOConfig,
     deadline: float | None,
     preset: str | None = None,
+    tools: ToolOffer | None = None,
 ) -> RunRequest:
-    """The engine's view of a ``cepo-*`` chat request."""
+    """The engine's view of a ``cepo-*`` chat request (``tools``: offered to the answer
+    step, see :func:`tool_offer`)."""
     forward = {key: body[key] for key in FORWARDED_FIELDS if body.get(key) is not None}
     return RunRequest(
         model=upstream_model,
@@ -45,6 +49,37 @@ def run_request(
         forward=forward,
         deadline=deadline,
         preset=preset,
+        tools=tools,
+    )
+
+
+def tool_offer(body: dict[str, Any]) -> ToolOffer | None:
+    """The request's tools as the engine offers them (``None`` without tools)."""
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools:
+        return None
+    parallel = body.get("parallel_tool_calls")
+    return ToolOffer(
+        tools=tuple(tool for tool in tools if isinstance(tool, dict)),
+        tool_choice=body.get("tool_choice"),
+        parallel_tool_calls=parallel if isinstance(parallel, bool) else None,
+    )
+
+
+def tool_call_deltas(tool_calls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Whole tool calls as the ``delta.tool_calls`` list of one stream chunk."""
+    return [{"index": index, **dict(call)} for index, call in enumerate(tool_calls)]
+
+
+def opening_block(config: CePOConfig, preset: str | None) -> str:
+    """The first verbose reasoning text, sent as the run starts (before any model call)."""
+    named = f" (preset {preset})" if preset else ""
+    candidates = "1 candidate" if config.bestofn_n == 1 else f"{config.bestofn_n} candidates"
+    return (
+        f"### Reasoning with CePO{named}\n\n{candidates}, {config.planning_n} plans each "
+        f"(up to {config.planning_m} attempts): plan, execute, refine, answer"
+        + (", then rate and choose" if config.bestofn_n > 1 else "")
+        + ".\n\n"
     )
 
 
@@ -116,20 +151,25 @@ def completion(
     *,
     completion_id: str,
     model: str,
-    answers: list[tuple[str, str, str | None]],
+    answers: list[tuple[str, str, str | None, Sequence[Mapping[str, Any]]]],
     usage: dict[str, Any],
     cepo: dict[str, Any],
     reasoning_format: ReasoningFormat,
 ) -> dict[str, Any]:
-    """The non-streaming response; ``answers`` holds (answer, finish_reason, trace or None)."""
+    """The non-streaming response; ``answers`` holds (answer, finish_reason, trace or None,
+    tool calls). The trace goes in the field ``reasoning_format`` names, or in ``<think>``."""
     choices = []
-    for index, (answer, finish_reason, trace) in enumerate(answers):
+    for index, (answer, finish_reason, trace, tool_calls) in enumerate(answers):
         message: dict[str, Any] = {"role": "assistant", "content": answer}
         if trace is not None:
             if reasoning_format == "think":
                 message["content"] = f"<think>\n{trace}</think>\n\n{answer}"
             else:
-                message["reasoning_content"] = trace
+                message[reasoning_format] = trace
+        if tool_calls:
+            message["tool_calls"] = [dict(call) for call in tool_calls]
+            if not message["content"]:
+                message["content"] = None
         choices.append({"index": index, "message": message, "finish_reason": finish_reason})
     return {
         "id": completion_id,

@@ -6,13 +6,11 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
+import openai
 import pytest
 
-from config.settings import Settings, load_settings
-from server.app import create_app
-from server.http_protocol import protocol_class
 from tests.fake_upstream import FakeUpstream
-from tests.servers import serve_in_thread
+from tests.proxies import proxy_in_thread
 
 
 @pytest.fixture
@@ -26,7 +24,8 @@ ProxyFactory = Callable[..., str]
 
 @pytest.fixture
 def make_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyFactory]:
-    """``make_proxy(upstream, **settings) -> "http://127.0.0.1:PORT"`` (no ``/v1``)."""
+    """``make_proxy(upstream, **settings) -> "http://127.0.0.1:PORT"`` (no ``/v1``), started
+    by :func:`tests.proxies.proxy_in_thread`."""
     for name in list(__import__("os").environ):
         if name.startswith("CEPO_"):
             monkeypatch.delenv(name)
@@ -40,8 +39,7 @@ def make_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyFactory]:
                     fake.personality if fake.personality != "llamacpp" else "llamacpp"
                 )
             values.update(overrides)
-            settings: Settings = load_settings(None, **values)
-            return stack.enter_context(serve_in_thread(create_app(settings), http=protocol_class()))
+            return stack.enter_context(proxy_in_thread(**values)).url
 
         yield make
 
@@ -49,3 +47,20 @@ def make_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyFactory]:
 @pytest.fixture
 def proxy(make_proxy: ProxyFactory, upstream: FakeUpstream) -> str:
     return make_proxy(upstream)
+
+
+_SDK_CLIENTS: list[openai.OpenAI] = []
+
+
+def sdk(base: str) -> openai.OpenAI:
+    """An OpenAI SDK client for the proxy at ``base`` (no ``/v1``), closed after the test."""
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
+    _SDK_CLIENTS.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    yield
+    while _SDK_CLIENTS:
+        _SDK_CLIENTS.pop().close()

@@ -12,9 +12,11 @@ import pytest
 
 from tests.conftest import ProxyFactory
 from tests.fake_upstream import FakeUpstream, Fault, filler_text
+from tests.openai_wire import iter_sse_data, sse_data
 
 QUESTION = [{"role": "user", "content": "What is 6 times 7?"}]
 FILLER_WORD = filler_text(8).split()[1]
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {}}}
 
 
 def sdk(base: str) -> openai.OpenAI:
@@ -25,7 +27,7 @@ def sse_lines(base: str, body: dict[str, Any], headers: dict[str, str] | None = 
     with httpx.Client(timeout=30) as http:
         response = http.post(f"{base}/v1/chat/completions", json=body, headers=headers or {})
     assert response.status_code == 200, response.text
-    return [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
+    return sse_data(response.text)
 
 
 def chunks_of(lines: list[str]) -> list[dict[str, Any]]:
@@ -227,7 +229,14 @@ def test_bad_reasoning_mode_header_is_a_400(cepo: str) -> None:
     ("extra", "reason"),
     [
         ({"reasoning_effort": "none"}, "reasoning_effort"),
-        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+        ({"reasoning_effort": "Minimal"}, "reasoning_effort"),
+        ({"reasoning": {"enabled": False}}, "reasoning_effort"),
+        ({"tools": [TOOL], "cepo": {"tools": "passthrough"}}, "tools"),
+        ({"tools": [TOOL], "tool_choice": "required"}, "tool_choice"),
+        (
+            {"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "f"}}},
+            "tool_choice",
+        ),
     ],
 )
 def test_bypass_passes_through_to_the_upstream_model(
@@ -242,6 +251,8 @@ def test_bypass_passes_through_to_the_upstream_model(
     assert upstream.calls == 1
     sent = upstream.chat_requests[0].body
     assert sent["model"] == "fake-model" and "reasoning_effort" not in sent
+    assert "cepo" not in sent and "reasoning" not in sent
+    assert sent.get("tools") == extra.get("tools")
 
 
 def test_request_settings_are_respected(cepo: str, upstream: FakeUpstream) -> None:
@@ -288,11 +299,10 @@ def test_first_event_leaves_before_any_upstream_call_returns(
                 json={"model": "cepo-m", "messages": QUESTION, "stream": True},
             ) as response,
         ):
-            for line in response.iter_lines():
-                if line.startswith("data:"):
-                    assert time.monotonic() - started < 0.5
-                    assert '"role":"assistant"' in line
-                    break
+            for data in iter_sse_data(response):
+                assert time.monotonic() - started < 0.5
+                assert '"role":"assistant"' in data
+                break
         assert slow.wait_until_idle(3.0)
 
 
@@ -307,10 +317,9 @@ def test_client_disconnect_cancels_every_upstream_call(
             try:
                 with http.stream("POST", f"{base}/v1/chat/completions", json=body) as response:
                     # Keep the iterator referenced: dropping it closes the connection.
-                    lines = response.iter_lines()
-                    for line in lines:
-                        if line.startswith("data:"):
-                            break
+                    events = iter_sse_data(response)
+                    for _ in events:
+                        break
                     started = time.monotonic() + 2
                     while slow.open_calls < 9 and time.monotonic() < started:
                         time.sleep(0.01)

@@ -12,14 +12,7 @@ import pytest
 
 from tests.conftest import ProxyFactory
 from tests.fake_upstream import FakeUpstream
-
-
-def assert_envelope(response: httpx.Response, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert "Traceback" not in response.text
-    return error  # type: ignore[no-any-return]
+from tests.openai_wire import assert_envelope
 
 
 def test_health_never_calls_upstream(proxy: str, upstream: FakeUpstream) -> None:
@@ -59,6 +52,30 @@ def test_missing_messages_is_a_400(proxy: str) -> None:
     assert error["param"] == "messages"
 
 
+def test_the_chat_route_is_documented_with_the_wire_model(proxy: str) -> None:
+    document = httpx.get(f"{proxy}/openapi.json").json()
+    operation = document["paths"]["/v1/chat/completions"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ChatCompletionRequest"}
+    model = document["components"]["schemas"]["ChatCompletionRequest"]
+    assert {"model", "messages"} <= set(model["required"])
+    assert {"stream", "n", "cepo", "reasoning_effort"} <= set(model["properties"])
+
+
+def test_the_chat_body_is_json_with_or_without_its_content_type(proxy: str) -> None:
+    body = b'{"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}'
+    url = f"{proxy}/v1/chat/completions"
+    assert httpx.post(url, content=body).status_code == 200
+    plain = httpx.post(url, content=body, headers={"content-type": "text/plain"})
+    assert_envelope(plain, 400)
+    invalid = httpx.post(
+        url, content=b'{"model": NaN}', headers={"content-type": "application/json"}
+    )
+    assert assert_envelope(invalid, 400)["code"] == "invalid_json"
+    missing = httpx.post(url, json={"model": "fake-model"})
+    assert assert_envelope(missing, 400)["param"] == "messages"
+
+
 def test_unknown_route_and_wrong_method(proxy: str) -> None:
     assert_envelope(httpx.get(f"{proxy}/v1/nothing"), 404)
     assert_envelope(httpx.get(f"{proxy}/v1/chat/completions"), 405)
@@ -67,8 +84,8 @@ def test_unknown_route_and_wrong_method(proxy: str) -> None:
 def test_a_bug_in_the_chat_route_is_a_500_envelope_without_details(
     proxy: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The chat route skips FastAPI's exception layers (``ProxyApp``); an
-    unexpected error there still becomes the same 500 envelope, logged, nothing leaked."""
+    """An unexpected error in the chat route becomes the 500 envelope, logged, nothing
+    leaked."""
     from server.routes import chat
 
     async def broken(*_: object, **__: object) -> None:

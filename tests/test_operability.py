@@ -15,6 +15,7 @@ import pytest
 from server.logs import JSONFormatter, TextFormatter
 from tests.conftest import ProxyFactory
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.openai_wire import sse_data
 
 CHAT = "/v1/chat/completions"
 QUESTION_TEXT = "What is 6 times 7?"
@@ -27,7 +28,7 @@ def cepo_body(**extra: Any) -> dict[str, Any]:
 
 
 def data_lines(response: httpx.Response) -> list[str]:
-    return [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
+    return sse_data(response.text)
 
 
 # -- admission: 429 past CEPO_MAX_CONCURRENT_REASONING -----------------------------------------

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import ProxyFactory
 from tests.fake_upstream import FakeUpstream, Fault, Reply
+from tests.openai_wire import iter_sse_data, sse_data
 
 
 def client(base: str, **kwargs: object) -> openai.OpenAI:
@@ -183,9 +184,8 @@ def test_disconnect_closes_the_upstream_stream(proxy: str, upstream: FakeUpstrea
             },
         ) as response,
     ):
-        for line in response.iter_lines():
-            if line.startswith("data:"):
-                break
+        for _ in iter_sse_data(response):
+            break
     deadline = time.monotonic() + 2
     while upstream.open_calls and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -206,6 +206,6 @@ def test_error_mid_stream_becomes_an_error_chunk_then_done(
                 "stream": True,
             },
         )
-    events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
+    events = sse_data(response.text)
     assert events[-1] == "[DONE]"
     assert '"error"' in events[-2]

@@ -21,6 +21,7 @@ import pytest
 from reasoning.llm import LLMError, LLMRequest
 from server import passthrough
 from server.protocol import ChatCompletionRequest
+from server.request_context import RequestContext
 from server.upstream.client import UpstreamClient
 from server.upstream.llm import UpstreamLLM
 from tests.fake_upstream import FakeUpstream, Fault
@@ -183,9 +184,11 @@ async def test_an_error_inside_a_200_answer_is_scrubbed() -> None:
         with pytest.raises(LLMError) as raised:
             await UpstreamLLM(
                 client, metrics=client.metrics, fallback_context_length=4096
-            ).complete(REQUEST)
+            ).complete(REQUEST, RequestContext())
         assert UPSTREAM_KEY not in str(raised.value) and "***" in raised.value.message
-        relayed, raw = await passthrough.complete(client, {"model": "m", "messages": QUESTION})
+        relayed, raw = await passthrough.complete(
+            client, {"model": "m", "messages": QUESTION}, RequestContext()
+        )
         assert UPSTREAM_KEY not in json.dumps(relayed) and "***" in json.dumps(relayed)
         assert raw is not None and UPSTREAM_KEY.encode() not in raw and b"***" in raw
 
@@ -196,7 +199,7 @@ async def test_an_error_event_inside_a_stream_is_scrubbed() -> None:
     async with client.http:
         llm = UpstreamLLM(client, metrics=client.metrics, fallback_context_length=4096)
         with pytest.raises(LLMError) as raised:
-            async with aclosing(llm.stream(REQUEST)) as events:
+            async with aclosing(llm.stream(REQUEST, RequestContext())) as events:
                 async for _ in events:
                     pass
         assert UPSTREAM_KEY not in str(raised.value) and "***" in raised.value.message
@@ -208,7 +211,11 @@ async def test_an_error_event_inside_a_stream_is_scrubbed() -> None:
 
         async with AsyncExitStack() as resources:
             produce = await passthrough.open_stream(
-                client, {"model": "m", "messages": QUESTION, "stream": True}, parsed, resources
+                client,
+                {"model": "m", "messages": QUESTION, "stream": True},
+                parsed,
+                RequestContext(),
+                resources,
             )
             await produce(emit)  # relayed as it came (the client sees the error event)
         relayed = b"".join(emitted)

@@ -16,6 +16,7 @@ from config.settings import SettingsError, load_settings
 from server.observe import request_id_from
 from tests.conftest import ProxyFactory
 from tests.fake_upstream import FakeUpstream
+from tests.openai_wire import assert_envelope
 from tests.servers import unused_loopback_url
 
 CHAT = "/v1/chat/completions"
@@ -26,9 +27,7 @@ UPSTREAM_KEY = "sk-upstream-key"
 
 
 def assert_401(response: httpx.Response) -> None:
-    assert response.status_code == 401, response.text
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
+    error = assert_envelope(response, 401)
     assert error["type"] == "authentication_error" and error["code"] == "invalid_api_key"
     assert response.headers["www-authenticate"] == "Bearer"
     assert "client-key" not in response.text
@@ -203,8 +202,7 @@ def big_body() -> dict[str, object]:
 
 
 def assert_413(response: httpx.Response) -> None:
-    assert response.status_code == 413, response.text
-    error = response.json()["error"]
+    error = assert_envelope(response, 413)
     assert error["code"] == "request_too_large" and str(LIMIT) in error["message"]
 
 

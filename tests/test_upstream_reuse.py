@@ -1,5 +1,5 @@
 """Upstream costs the benchmark (issue 7) found: connections not reused after streamed
-calls, the model list asked on every CePO run, one big connection pool (sharded now).
+calls, the model list asked on every CePO run.
 
 A stream closed right after ``[DONE]``, before the end of its HTTP body was read, could not
 go back to httpx's pool: every streamed pass-through and every streamed CePO step opened a
@@ -9,17 +9,15 @@ client port of each request shows which connection carried it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from server.upstream.transport import ShardedTransport
 from tests.conftest import ProxyFactory
 from tests.fake_upstream import FakeUpstream
-from tests.servers import serve_in_thread, unused_loopback_url
+from tests.servers import serve_in_thread
 
 USER = [{"role": "user", "content": "what is six times seven"}]
 
@@ -92,26 +90,3 @@ def test_model_list_without_a_context_length_is_not_asked_every_run(
             body = {"model": "cepo-m", "messages": USER, "reasoning_effort": "low"}
             assert client.post(f"{proxy}/v1/chat/completions", json=body).status_code == 200
     assert counter.model_lists == 1
-
-
-async def test_sharded_transport_spreads_calls_and_frees_every_slot() -> None:
-    with FakeUpstream(models=["m"], latency=0.3) as fake:
-        transport = ShardedTransport(32, shard_size=16)
-        assert len(transport.shards) == 2
-        body = {"model": "m", "messages": USER}
-        async with httpx.AsyncClient(transport=transport, timeout=10.0) as client:
-            calls = [
-                asyncio.create_task(client.post(f"{fake.base_url}/chat/completions", json=body))
-                for _ in range(20)
-            ]
-            await asyncio.sleep(0.15)  # all 20 are waiting for the fake's headers
-            assert transport.in_flight == [10, 10]
-            answers = await asyncio.gather(*calls)
-            assert all(answer.status_code == 200 for answer in answers)
-            assert transport.in_flight == [0, 0]
-            # Sequential calls go to the first pool, on its kept-alive connections.
-            await client.post(f"{fake.base_url}/chat/completions", json=body)
-            assert transport.in_flight == [0, 0]
-            with pytest.raises(httpx.ConnectError):
-                await client.get(unused_loopback_url())
-            assert transport.in_flight == [0, 0]

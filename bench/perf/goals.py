@@ -1,4 +1,4 @@
-"""The goals of issue 7 and whether one run's numbers meet them.
+"""The performance goals (issues 7 and 16) and whether one run's numbers meet them.
 
 :func:`evaluate` returns one :class:`Verdict` per goal, in the issue's order: ``met``,
 ``not met`` or ``not measured`` (a scenario or optillm left out of the run), with the
@@ -87,19 +87,32 @@ def evaluate(results: dict[str, Any]) -> list[Verdict]:
                 f"{ms(value or math.nan)} p95",
             )
         )
+    for ours in _get(results, "concurrency", "ours") or []:
+        if ours["concurrency"] != 32:
+            continue
+        value = ours["per_second"]
+        verdicts.append(
+            _check(
+                "32 concurrent CePO requests at >= 15 completed/s",
+                value,
+                value >= 15.0 and ours["errors"] == 0,
+                f"{value:.2f}/s, {ours['errors']} errors",
+            )
+        )
     for cell in _get(results, "passthrough", "cells") or []:
         if cell["concurrency"] != 1:
             continue
         kind = "stream" if cell["stream"] else "JSON"
-        value = _get(cell, "targets", "ours", "overhead_p50")
-        verdicts.append(
-            _check(
-                f"Pass-through adds < 2 ms p50 at concurrency 1 ({kind})",
-                value,
-                value is not None and value < 0.002,
-                f"{ms(value if value is not None else math.nan)}",
+        for stat, limit in (("p50", 0.0025), ("p99", 0.006)):
+            value = _get(cell, "targets", "ours", f"overhead_{stat}")
+            verdicts.append(
+                _check(
+                    f"Pass-through adds <= {limit * 1000:g} ms {stat} at concurrency 1 ({kind})",
+                    value,
+                    value is not None and value <= limit,
+                    f"{ms(value if value is not None else math.nan)}",
+                )
             )
-        )
     many = _get(results, "passthrough", "many_streams")
     if many is not None:
         ok = many["errors"] == 0 and many["completed"] == many["streams"]

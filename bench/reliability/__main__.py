@@ -57,7 +57,12 @@ def _progress(result: RoundResult) -> None:
 
 
 def _fuzz_counts() -> dict[str, int]:
-    from tests.reliability import test_hostile_input, test_schema_fuzz, test_sse_hostile
+    from tests.reliability import (
+        test_hostile_input,
+        test_schema_fuzz,
+        test_sse_hostile,
+        test_stream_shapes,
+    )
 
     return {
         "hypothesis: random JSON bodies": test_hostile_input.RANDOM_BODY_EXAMPLES,
@@ -67,6 +72,12 @@ def _fuzz_counts() -> dict[str, int]:
         ),
         "hypothesis: hostile byte streams into the SSE decoder": test_sse_hostile.DECODER_EXAMPLES,
         "hypothesis: hostile upstream streams through the proxy": test_sse_hostile.PROXY_EXAMPLES,
+        "hypothesis: upstream event sequences (multi-line data, event, id) relayed": (
+            test_stream_shapes.RELAY_EXAMPLES
+        ),
+        "pass-through requests past their deadline (504), memory checked": (
+            test_stream_shapes.DEADLINE_REQUESTS
+        ),
         "wrong type in every field (pass-through and CePO model)": 2
         * sum(len(values) for values in test_hostile_input.WRONG_VALUES.values()),
     }

@@ -130,6 +130,15 @@ def section(
                     "test_deeply_nested_json": "deeply nested JSON",
                     "test_header_injection_is_refused": "header injection",
                     "test_sigterm_with_streams_in_flight": "SIGTERM with streams in flight",
+                    "test_events_reach_the_client_as_the_upstream_wrote_them": (
+                        "upstream events relayed as written (multi-line data, event, id)"
+                    ),
+                    "test_n_above_the_limit_completes_alongside_other_requests": (
+                        "n above the upstream concurrency limit, JSON and stream"
+                    ),
+                    "test_thousands_of_deadline_504s_leave_memory_and_live_objects_flat": (
+                        "thousands of deadline 504s, live objects and memory flat"
+                    ),
                 },
             ),
             "",

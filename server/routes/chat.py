@@ -1,77 +1,69 @@
-"""``POST /v1/chat/completions``: CePO for ``cepo-<model>``, pass-through for the rest."""
+"""``POST /v1/chat/completions``: CePO for ``cepo-<model>``, pass-through for the rest.
+
+A plain FastAPI route whose body is the wire model :class:`ChatCompletionRequest` (so the
+OpenAPI document shows it). Its route class reads the body first, size-limited and parsed
+as strict JSON (:mod:`server.body`), and hands FastAPI the parsed object to validate; every
+error, the body's own included, goes through the app's error handlers.
+"""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
+from fastapi.routing import APIRoute
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
 
-from server.body import read_json_object
-from server.deps import services_of
-from server.errors import error_response, validation_error
+from server.body import parse_json_object, read_body
+from server.deps import ContextDep, ServicesDep, get_services
 from server.passthrough_api import passthrough_response
 from server.protocol import ChatCompletionRequest
 from server.reasoning_api import reasoning_response
-from server.request_context import request_deadline, request_priority
 
-router = APIRouter()
 PATH = "/v1/chat/completions"
 
 
-def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
-    """``schema`` with every ``#/$defs/...`` reference replaced by its definition (the
-    wire models are not recursive), so it stands alone inside an OpenAPI operation."""
-    if isinstance(schema, dict):
-        ref = schema.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
-        return {key: _inline_refs(value, defs) for key, value in schema.items() if key != "$defs"}
-    if isinstance(schema, list):
-        return [_inline_refs(item, defs) for item in schema]
-    return schema
+class _ReadRequest(Request):
+    """A request whose body was read and parsed already."""
+
+    def __init__(self, request: Request, raw: bytes, data: dict[str, Any]) -> None:
+        super().__init__(request.scope, request.receive)
+        self._raw = raw
+        self._data = data
+
+    async def body(self) -> bytes:
+        return self._raw
+
+    async def json(self) -> dict[str, Any]:
+        return self._data
 
 
-def _request_body_doc() -> dict[str, Any]:
-    """The OpenAPI ``requestBody`` of the route. Documentation only: the body is read and
-    validated by the handler itself (size limit first), so behaviour does not depend on it."""
-    schema = ChatCompletionRequest.model_json_schema()
-    body = _inline_refs(schema, schema.get("$defs", {}))
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+class JSONBodyRoute(APIRoute):
+    """A route whose JSON body is read by :func:`read_body` and :func:`parse_json_object`
+    (limit ``CEPO_MAX_BODY_BYTES``, strict JSON) before FastAPI validates it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def read_then_handle(request: Request) -> Response:
+            services = await get_services(request)
+            raw = await read_body(request, services.settings.max_body_bytes)
+            return await handle(_ReadRequest(request, raw, parse_json_object(raw)))
+
+        return read_then_handle
 
 
-@router.post(PATH, response_model=None, openapi_extra=_request_body_doc())
-async def chat_completions(request: Request) -> Response:
-    services = services_of(request)
-    settings = services.settings
-    body = await read_json_object(request, settings.max_body_bytes)
-    try:
-        parsed = ChatCompletionRequest.model_validate(body)
-    except ValidationError as error:
-        raise validation_error(list(error.errors())) from None
-    started = time.monotonic()
-    request_priority.set(started)
-    request_deadline.set(started + settings.request_timeout)
-    if parsed.model.startswith(settings.model_prefix):
-        return await reasoning_response(request, services, body, parsed)
-    return await passthrough_response(request, services, body, parsed)
+# A body without a Content-Type is read as JSON (one labelled otherwise is refused, 400).
+router = APIRouter(route_class=JSONBodyRoute, strict_content_type=False)
 
 
-async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-    """``POST /v1/chat/completions`` as a bare ASGI app, for :class:`server.app.ProxyApp`:
-    the same handler as the route above, errors answered by :func:`error_response` as
-    FastAPI's handlers would."""
-    request = Request(scope, receive, send)
-    try:
-        response = await chat_completions(request)
-    except Exception as error:
-        response = error_response(error)
-    await response(scope, receive, send)
-
-
-def is_chat(scope: Scope) -> bool:
-    """Whether ``scope`` is a chat completion request (what :func:`serve` answers)."""
-    return bool(scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST")
+@router.post(PATH, response_model=None)
+async def chat_completions(
+    request: Request, chat: ChatCompletionRequest, services: ServicesDep, context: ContextDep
+) -> Response:
+    body: dict[str, Any] = await request.json()  # the client's JSON, sent on as it came
+    context.start_deadline(services.settings.request_timeout)
+    if chat.model.startswith(services.settings.model_prefix):
+        return await reasoning_response(request, services, context, body, chat)
+    return await passthrough_response(request, services, context, body, chat)

@@ -8,16 +8,16 @@ from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
 from reasoning.llm import LLMError
-from server.deps import ServicesDep
+from server.deps import ContextDep, ServicesDep
 from server.errors import from_llm_error
 
 router = APIRouter()
 
 
 @router.get("/v1/models", response_model=None)
-async def list_models(services: ServicesDep) -> JSONResponse:
+async def list_models(services: ServicesDep, context: ContextDep) -> JSONResponse:
     try:
-        listing = await services.upstream.get_json("models")
+        listing = await services.upstream.get_json("models", context)
     except LLMError as error:
         raise from_llm_error(error) from None
     cards = listing.get("data") if isinstance(listing, dict) else None

@@ -24,7 +24,7 @@ import httpx
 from config.upstream_kinds import UpstreamKind
 from reasoning.llm import LLMError, LLMTimeout
 from server.metrics import Metrics, status_class
-from server.request_context import forwarded_key, seconds_left
+from server.request_context import RequestContext
 from server.upstream.errors import upstream_http_error
 from server.upstream.fixes import prepare_body
 from server.upstream.http_client import UpstreamHTTPClient
@@ -59,44 +59,33 @@ class UpstreamClient:
         self.max_retries = max_retries
         self.metrics = metrics
         self._urls: dict[str, httpx.URL] = {}
-        # The headers ``build_request`` would give a JSON POST (Host, the client's defaults:
-        # user agent, encodings), built once; Content-Length and the key (which may be the
-        # caller's own, forwarded) are added per call.
-        self._post_headers = httpx.Headers(
-            [(b"Host", httpx.URL(self.base_url).netloc)]
-            + [
-                (name, value)
-                for name, value in http.headers.raw
-                if name.lower() not in (b"accept", b"content-type")
-            ]
-            + [(b"accept", b"application/json"), (b"content-type", b"application/json")]
-        )
-        self._extensions = {"timeout": http.timeouts}
 
     # -- public ---------------------------------------------------------------------
-    async def get_json(self, path: str) -> Any:
+    async def get_json(self, path: str, context: RequestContext | None = None) -> Any:
         """GET a JSON document (the model list). Not limited: it is cheap and used by probes."""
         try:
-            response = await self.http.get(self._url(path), headers=self._headers())
+            response = await self.http.send(self._request("GET", path, None, context))
         except httpx.TimeoutException as error:
             raise LLMTimeout("upstream did not answer in time", code="timeout") from error
         except httpx.HTTPError as error:
             raise _connection_error(error) from error
         if response.status_code >= 400:
-            raise self.redact(upstream_http_error(response.status_code, response.content))
+            raise self.redact(upstream_http_error(response.status_code, response.content), context)
         try:
             return response.json()
         except ValueError as error:
             raise LLMError("upstream sent malformed JSON", status=502) from error
 
-    async def post_json(self, path: str, body: dict[str, Any]) -> tuple[Any, bytes]:
+    async def post_json(
+        self, path: str, body: dict[str, Any], context: RequestContext
+    ) -> tuple[Any, bytes]:
         """POST a body; return the parsed JSON answer and the bytes it was parsed from (with
         any key we sent scrubbed from them, as from the parsed answer)."""
         payload = prepare_body(body, self.kind)
-        async with self._call() as call:
-            response = await self._send(call, path, payload, stream=False)
+        async with self._call(context) as call:
+            response = await self._send(call, path, payload, context)
             try:
-                content = self.scrub_bytes(await read_body(response))
+                content = self.scrub_bytes(await response.aread(), context)
             except httpx.HTTPError as error:
                 raise translate_read_error(error) from error
             finally:
@@ -109,7 +98,9 @@ class UpstreamClient:
             raise LLMError("upstream sent malformed JSON", status=502) from error
 
     @asynccontextmanager
-    async def stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
+    async def stream(
+        self, path: str, body: dict[str, Any], context: RequestContext
+    ) -> AsyncIterator[httpx.Response]:
         """Open a streaming POST; yields the response once it answered 2xx.
 
         The response body is read by the caller (``aiter_raw`` / ``aiter_bytes``);
@@ -118,8 +109,8 @@ class UpstreamClient:
         :func:`translate_read_error`.
         """
         payload = prepare_body(body, self.kind)
-        async with self._call() as call:
-            response = await self._send(call, path, payload, stream=True)
+        async with self._call(context) as call:
+            response = await self._send(call, path, payload, context)
             call.status = response.status_code
             try:
                 yield response
@@ -128,85 +119,79 @@ class UpstreamClient:
 
     # -- internals ------------------------------------------------------------------
     def _url(self, path: str) -> httpx.URL:
-        """The URL of ``path``, parsed once (httpx parses a string URL on every request)."""
+        """The URL of ``path``, parsed once."""
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(f"{self.base_url}/{path.lstrip('/')}")
         return url
 
-    def _key(self) -> str | None:
+    def _key(self, context: RequestContext | None) -> str | None:
         """The key to send: the caller's own in forwarding mode, else the configured one."""
-        return forwarded_key.get() or self._api_key
+        return (context.forwarded_key if context else None) or self._api_key
 
-    def _headers(self) -> dict[str, str]:
-        key = self._key()
+    def _request(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None,
+        context: RequestContext | None,
+    ) -> httpx.Request:
+        """The request for ``path``: ``payload`` as a JSON body, the key that applies."""
         headers = {"accept": "application/json"}
+        key = self._key(context)
         if key:
             headers["authorization"] = f"Bearer {key}"
-        return headers
+        content = None
+        if payload is not None:
+            headers["content-type"] = "application/json"
+            content = json.dumps(
+                payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
+        return self.http.build_request(method, self._url(path), content=content, headers=headers)
 
-    def _post(self, path: str, payload: dict[str, Any]) -> httpx.Request:
-        """The POST of ``payload`` as JSON (encoded as httpx does), headers and timeouts set.
-
-        Built from a ready ``Headers`` and a byte stream: given ``content=``, httpx would
-        re-derive and re-normalise every header on each call (issue 7).
-        """
-        content = json.dumps(
-            payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        ).encode()
-        headers = self._post_headers.copy()
-        headers["Content-Length"] = str(len(content))
-        key = self._key()
-        if key:
-            headers["authorization"] = f"Bearer {key}"
-        return httpx.Request(
-            "POST",
-            self._url(path),
-            headers=headers,
-            stream=httpx.ByteStream(content),
-            extensions=self._extensions,
-        )
-
-    def redact(self, error: LLMError) -> LLMError:
+    def redact(self, error: LLMError, context: RequestContext | None) -> LLMError:
         """The error with any key we sent removed from its text (some upstreams echo it).
 
         Every :class:`LLMError` built from text the upstream sent passes through here.
         """
-        scrubbed = self.scrub(error.message)
+        scrubbed = self.scrub(error.message, context)
         if scrubbed != error.message:
             error.message = scrubbed
             error.args = (scrubbed,)
         return error
 
-    def scrub(self, text: str) -> str:
+    def _secrets(self, context: RequestContext | None) -> tuple[str | None, ...]:
+        return (self._api_key, context.forwarded_key if context else None)
+
+    def scrub(self, text: str, context: RequestContext | None) -> str:
         """``text`` with any key we send upstream replaced by ``***``."""
-        for secret in (self._api_key, forwarded_key.get()):
+        for secret in self._secrets(context):
             if secret and len(secret) >= 4 and secret in text:
                 text = text.replace(secret, "***")
         return text
 
-    def scrub_bytes(self, content: bytes) -> bytes:
+    def scrub_bytes(self, content: bytes, context: RequestContext | None) -> bytes:
         """:meth:`scrub` for a raw body (bytes that are not UTF-8 pass unchanged)."""
-        for secret in (self._api_key, forwarded_key.get()):
+        for secret in self._secrets(context):
             if secret and len(secret) >= 4 and secret.encode() in content:
                 content = content.replace(secret.encode(), b"***")
         return content
 
-    def _call(self) -> _Call:
+    def _call(self, context: RequestContext) -> _Call:
         """One limited, measured upstream call (``async with``)."""
-        return _Call(self.limiter, self.metrics, self.kind.name)
+        return _Call(self.limiter, self.metrics, self.kind.name, context)
 
     async def _send(
-        self, call: _Call, path: str, payload: dict[str, Any], *, stream: bool
+        self, call: _Call, path: str, payload: dict[str, Any], context: RequestContext
     ) -> httpx.Response:
         """Send with retries; return a 2xx response whose body is not read yet."""
         attempt = 0
         while True:
             attempt += 1
-            request = self._post(path, payload)
+            request = self._request("POST", path, payload, context)
             retry_headers: Mapping[str, str] | None = None
             try:
-                response = await self.http.send_direct(request)
+                response = await self.http.send(request, stream=True)
             except httpx.TimeoutException as error:
                 if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
                     failure: LLMError = _connection_error(error)
@@ -232,7 +217,7 @@ class UpstreamClient:
                     await response.aclose()
                 status = response.status_code
                 self.metrics.upstream_errors.labels(self.kind.name, str(status)).inc()
-                failure = self.redact(upstream_http_error(status, content))
+                failure = self.redact(upstream_http_error(status, content), context)
                 if status not in RETRY_STATUSES:
                     call.status = status
                     raise failure
@@ -242,10 +227,10 @@ class UpstreamClient:
             if attempt > self.max_retries:
                 raise failure
             delay = backoff_delay(attempt, retry_headers)
-            left = seconds_left()
+            left = context.seconds_left()
             if left is not None and delay >= left:
                 raise failure
-            self.metrics.record_retry()
+            self.metrics.record_retry(context.stats)
             logger.info(
                 "retrying upstream call in %.2fs (attempt %d): %s", delay, attempt, failure.message
             )
@@ -254,21 +239,23 @@ class UpstreamClient:
 
 class _Call:
     """One upstream call: holds a limiter slot from ``async with`` to its end, and counts
-    the call by outcome (status class, error, cancelled) with its duration. A class, not a
-    generator-based context manager: it is entered on every call (issue 7)."""
+    the call by outcome (status class, error, cancelled) with its duration."""
 
-    __slots__ = ("_kind", "_limiter", "_metrics", "_started", "status")
+    __slots__ = ("_context", "_kind", "_limiter", "_metrics", "_started", "status")
 
-    def __init__(self, limiter: FairLimiter, metrics: Metrics, kind: str) -> None:
+    def __init__(
+        self, limiter: FairLimiter, metrics: Metrics, kind: str, context: RequestContext
+    ) -> None:
         self.status = 0
+        self._context = context
         self._limiter = limiter
         self._metrics = metrics
         self._kind = kind
         self._started = 0.0
 
     async def __aenter__(self) -> _Call:
-        await self._limiter.acquire()
-        self._metrics.record_call()
+        await self._limiter.acquire(self._context.priority)
+        self._metrics.record_call(self._context.stats)
         self._metrics.upstream_in_flight.labels(self._kind).inc()
         self._started = time.monotonic()
         return self
@@ -299,19 +286,6 @@ def _connection_error(error: Exception) -> LLMError:
         error_type="upstream_error",
         code="upstream_unreachable",
     )
-
-
-async def read_body(response: httpx.Response) -> bytes:
-    """The whole body of a streamed ``response``.
-
-    Read straight from the transport's stream unless it is content-encoded: ``aread``
-    passes every piece through httpx's decoder and chunker layers, about a tenth of a
-    millisecond per call for nothing when there is nothing to decode (issue 7).
-    """
-    stream = response.stream
-    if "content-encoding" in response.headers or not isinstance(stream, httpx.AsyncByteStream):
-        return await response.aread()
-    return b"".join([piece async for piece in stream])
 
 
 async def drain(chunks: AsyncIterator[Any], seconds: float = DRAIN_SECONDS) -> None:

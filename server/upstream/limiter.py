@@ -3,7 +3,7 @@
 A plain semaphore wakes waiters in arrival order of *calls*; a CePO request issues
 many calls over time, so under a burst a late request's early calls would overtake
 an old request's later ones and every request would finish late. Here each waiter
-carries its request's start time (see :data:`request_priority`) and the slot goes to
+carries its request's start time (``RequestContext.priority``) and the slot goes to
 the oldest request waiting; calls of the same request keep their arrival order.
 """
 
@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import time
-
-from server.request_context import request_priority
 
 
 class FairLimiter:
@@ -25,23 +22,15 @@ class FairLimiter:
             raise ValueError("limit must be at least 1")
         self.limit = limit
         self.in_use = 0
-        self.peak = 0
         self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 
-    @property
-    def waiting(self) -> int:
-        return sum(1 for *_, future in self._waiters if not future.done())
-
-    async def acquire(self) -> None:
-        """Take a slot, waiting (oldest request first) while all are held; pair with
-        :meth:`release`."""
+    async def acquire(self, priority: float) -> None:
+        """Take a slot, waiting while all are held (lowest ``priority`` first: the start
+        time of the caller's request); pair with :meth:`release`."""
         if self.in_use < self.limit and not self._waiters:
-            self._take()
+            self.in_use += 1
             return
-        priority = request_priority.get()
-        if priority is None:
-            priority = time.monotonic()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (priority, next(self._order), future))
         try:
@@ -57,10 +46,6 @@ class FairLimiter:
         while self._waiters:
             _, _, future = heapq.heappop(self._waiters)
             if not future.done():
-                self._take()
+                self.in_use += 1
                 future.set_result(None)
                 return
-
-    def _take(self) -> None:
-        self.in_use += 1
-        self.peak = max(self.peak, self.in_use)

@@ -1,4 +1,9 @@
-"""The engine's :class:`~reasoning.llm.LLMClient`, implemented over the upstream's HTTP API."""
+"""The engine's :class:`~reasoning.llm.LLMClient`, implemented over the upstream's HTTP API.
+
+:class:`UpstreamLLM` is shared by the app (it caches the models' context lengths);
+:meth:`UpstreamLLM.for_request` gives the engine of one request its client, whose calls carry
+that request's context (deadline, priority, forwarded key, stats).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from typing import Any
 
 import httpx
 
-from reasoning.llm import LLMDelta, LLMError, LLMRequest, LLMResponse, TokenUsage
+from reasoning.llm import LLMClient, LLMDelta, LLMError, LLMRequest, LLMResponse, TokenUsage
 from reasoning.thinking import ThinkingSplitter, split_thinking
 from server.metrics import Metrics
+from server.request_context import RequestContext
 from server.sse_decoder import SSEDecoder
 from server.tokens import estimate_prompt_tokens, estimate_text_tokens
 from server.upstream.client import UpstreamClient, drain, translate_read_error
@@ -52,37 +58,46 @@ class UpstreamLLM:
             body.pop("stream_options", None)
         return body
 
-    async def complete(self, request: LLMRequest) -> LLMResponse:
-        data, _ = await self.client.post_json("chat/completions", self._body(request, stream=False))
+    def for_request(self, context: RequestContext) -> LLMClient:
+        """The engine's client for the request of ``context``."""
+        return _RequestLLM(self, context)
+
+    async def complete(self, request: LLMRequest, context: RequestContext) -> LLMResponse:
+        body = self._body(request, stream=False)
+        data, _ = await self.client.post_json("chat/completions", body, context)
         try:
             choice = _first_choice(data)
         except LLMError as error:
-            raise self.client.redact(error) from None
+            raise self.client.redact(error, context) from None
         message = choice.get("message") or {}
         content = message.get("content") or ""
         if not isinstance(content, str):
             content = json.dumps(content)
         answer, thinking = split_thinking(content)
         reasoning = _reasoning_of(message) or thinking
-        usage = self._usage(data.get("usage"), request, answer + reasoning)
+        usage = self._usage(data.get("usage"), request, answer + reasoning, context)
         return LLMResponse(
             text=answer,
             finish_reason=choice.get("finish_reason"),
             reasoning=reasoning,
             usage=usage,
+            tool_calls=_tool_calls(message.get("tool_calls")),
         )
 
-    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMDelta | LLMResponse]:
+    async def stream(
+        self, request: LLMRequest, context: RequestContext
+    ) -> AsyncIterator[LLMDelta | LLMResponse]:
         body = self._body(request, stream=True)
         decoder = SSEDecoder()
         splitter = ThinkingSplitter()
+        calls = _ToolCallAssembler()
         text: list[str] = []
         reasoning: list[str] = []
         finish_reason: str | None = None
         reported: Any = None
         done = False
         saw_choice = False
-        async with self.client.stream("chat/completions", body) as response:
+        async with self.client.stream("chat/completions", body, context) as response:
             chunks = response.aiter_bytes()
             try:
                 async for raw in chunks:
@@ -93,7 +108,7 @@ class UpstreamLLM:
                         try:
                             chunk = _parse_chunk(event.data)
                         except LLMError as error:
-                            raise self.client.redact(error) from None
+                            raise self.client.redact(error, context) from None
                         if chunk.get("usage"):
                             reported = chunk["usage"]
                         choices = chunk.get("choices") or []
@@ -102,6 +117,8 @@ class UpstreamLLM:
                         saw_choice = True
                         choice = choices[0]
                         delta = choice.get("delta") or {}
+                        if isinstance(delta, dict) and delta.get("tool_calls"):
+                            calls.feed(delta["tool_calls"])
                         piece_reasoning = _reasoning_of(delta)
                         content = delta.get("content") or ""
                         answer_piece, thinking_piece = (
@@ -138,10 +155,11 @@ class UpstreamLLM:
             text=full_text,
             finish_reason=finish_reason,
             reasoning=full_reasoning,
-            usage=self._usage(reported, request, full_text + full_reasoning),
+            usage=self._usage(reported, request, full_text + full_reasoning, context),
+            tool_calls=calls.calls(),
         )
 
-    async def context_length(self, model: str) -> int:
+    async def context_length(self, model: str, context: RequestContext | None = None) -> int:
         if model not in self._context_lengths:
             unstated_at = self._unstated.get(model)
             if (
@@ -151,7 +169,7 @@ class UpstreamLLM:
                 return self.fallback_context_length
             found: int | None = None
             try:
-                listing = await self.client.get_json("models")
+                listing = await self.client.get_json("models", context)
             except LLMError:
                 listing = None
             for card in _cards(listing):
@@ -167,7 +185,9 @@ class UpstreamLLM:
             self._context_lengths[model] = found
         return self._context_lengths[model]
 
-    def _usage(self, reported: Any, request: LLMRequest, produced: str) -> TokenUsage:
+    def _usage(
+        self, reported: Any, request: LLMRequest, produced: str, context: RequestContext
+    ) -> TokenUsage:
         if isinstance(reported, dict) and isinstance(reported.get("prompt_tokens"), int):
             usage = TokenUsage(
                 int(reported.get("prompt_tokens") or 0),
@@ -179,8 +199,25 @@ class UpstreamLLM:
                 estimate_text_tokens(produced),
                 estimated=True,
             )
-        self.metrics.record_tokens(usage.prompt_tokens, usage.completion_tokens)
+        self.metrics.record_tokens(usage.prompt_tokens, usage.completion_tokens, context.stats)
         return usage
+
+
+class _RequestLLM:
+    """:class:`UpstreamLLM` for the calls of one request."""
+
+    def __init__(self, llm: UpstreamLLM, context: RequestContext) -> None:
+        self._llm = llm
+        self._context = context
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        return await self._llm.complete(request, self._context)
+
+    def stream(self, request: LLMRequest) -> AsyncIterator[LLMDelta | LLMResponse]:
+        return self._llm.stream(request, self._context)
+
+    async def context_length(self, model: str) -> int:
+        return await self._llm.context_length(model, self._context)
 
 
 def _first_choice(data: Any) -> dict[str, Any]:
@@ -217,6 +254,65 @@ def _reasoning_of(message: Any) -> str:
         if isinstance(value, str) and value:
             return value
     return ""
+
+
+def _tool_calls(value: Any) -> tuple[dict[str, Any], ...]:
+    """The well-formed tool calls of a message (``function`` calls with a name)."""
+    if not isinstance(value, list):
+        return ()
+    calls: list[dict[str, Any]] = []
+    for call in value:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            arguments = function.get("arguments")
+            if not isinstance(arguments, str):
+                arguments = json.dumps(arguments if arguments is not None else {})
+            calls.append(
+                {
+                    "id": str(call.get("id") or f"call_{len(calls)}"),
+                    "type": "function",
+                    "function": {"name": function["name"], "arguments": arguments},
+                }
+            )
+    return tuple(calls)
+
+
+class _ToolCallAssembler:
+    """Whole tool calls from streamed ``delta.tool_calls`` pieces (keyed by ``index``: the
+    first piece of a call brings its id and name, later ones more of its arguments)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def feed(self, pieces: Any) -> None:
+        if not isinstance(pieces, list):
+            return
+        for piece in pieces:
+            if not isinstance(piece, dict):
+                continue
+            index = piece.get("index")
+            key = index if isinstance(index, int) else len(self._calls)
+            call = self._calls.setdefault(key, {"id": None, "name": "", "arguments": []})
+            if piece.get("id"):
+                call["id"] = str(piece["id"])
+            function = piece.get("function")
+            if isinstance(function, dict):
+                if isinstance(function.get("name"), str):
+                    call["name"] += function["name"]
+                if isinstance(function.get("arguments"), str):
+                    call["arguments"].append(function["arguments"])
+
+    def calls(self) -> tuple[dict[str, Any], ...]:
+        whole = [
+            {
+                "id": call["id"] or f"call_{key}",
+                "type": "function",
+                "function": {"name": call["name"], "arguments": "".join(call["arguments"])},
+            }
+            for key, call in sorted(self._calls.items())
+            if call["name"]
+        ]
+        return tuple(whole)
 
 
 def _cards(listing: Any) -> list[dict[str, Any]]:

@@ -32,11 +32,14 @@ class Reply:
     ``status`` other than 200 answers with an error body in the personality's shape whose
     message is ``text``. ``usage`` replaces the counted usage. ``delay`` replaces the server's
     ``latency`` for this reply. ``reasoning`` is sent in the personality's reasoning field.
+    ``tool_calls`` (OpenAI wire shape, whole) are sent in the message, or streamed as
+    ``delta.tool_calls`` pieces (the name first, then the arguments in two halves).
     """
 
     text: str
     finish_reason: str = "stop"
     reasoning: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
     usage: dict[str, Any] | None = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)

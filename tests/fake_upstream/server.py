@@ -547,7 +547,7 @@ def _choice(reply: Reply, limit: int | None, fault: Fault | None) -> Choice:
         text, finish = truncate(text, max(count_tokens(text) // 2, 1)), "length"
     if limit is not None and count_tokens(text) > limit:
         text, finish = truncate(text, limit), "length"
-    return Choice(text, finish, reply.reasoning)
+    return Choice(text, finish, reply.reasoning, reply.tool_calls)
 
 
 def _wants_usage(body: dict[str, Any]) -> bool:

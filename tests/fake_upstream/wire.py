@@ -19,6 +19,7 @@ class Choice:
     text: str
     finish_reason: str
     reasoning: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class CompletionIds:
@@ -50,6 +51,9 @@ def completion_body(
         message: dict[str, Any] = {"role": "assistant", "content": choice.text}
         if choice.reasoning is not None:
             message[personality.reasoning_field] = choice.reasoning
+        if choice.tool_calls:
+            message["tool_calls"] = choice.tool_calls
+            message["content"] = choice.text or None
         rendered.append(
             {
                 "index": index,
@@ -107,6 +111,7 @@ def stream_deltas(choices: list[Choice], personality: Personality) -> list[list[
     for choice in choices:
         pieces = [{personality.reasoning_field: t} for t in split_tokens(choice.reasoning or "")]
         pieces += [{"content": t} for t in split_tokens(choice.text)]
+        pieces += _tool_call_pieces(choice.tool_calls or [])
         per_choice.append(pieces)
     longest = max((len(p) for p in per_choice), default=0)
     for position in range(longest):
@@ -115,6 +120,23 @@ def stream_deltas(choices: list[Choice], personality: Personality) -> list[list[
                 steps.append([delta_choice(index, pieces[position])])
     steps += [[delta_choice(i, {}, c.finish_reason)] for i, c in enumerate(choices)]
     return steps
+
+
+def _tool_call_pieces(tool_calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stream deltas of whole tool calls: id and name first, then the arguments in halves."""
+    pieces: list[dict[str, Any]] = []
+    for index, call in enumerate(tool_calls):
+        function = call.get("function") or {}
+        arguments = str(function.get("arguments") or "")
+        half = len(arguments) // 2
+        head = {"index": index, "id": call.get("id"), "type": "function"}
+        pieces.append(
+            {"tool_calls": [{**head, "function": {"name": function.get("name"), "arguments": ""}}]}
+        )
+        for part in (arguments[:half], arguments[half:]):
+            if part:
+                pieces.append({"tool_calls": [{"index": index, "function": {"arguments": part}}]})
+    return pieces
 
 
 def sse(data: dict[str, Any] | str) -> bytes:

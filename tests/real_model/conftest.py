@@ -15,8 +15,6 @@ from contextlib import ExitStack
 
 import pytest
 
-from config.settings import load_settings
-from server.http_protocol import protocol_class
 from server.local_model import DEFAULT_MODEL_KEY, LocalModelError, resolve_model_path
 from server.local_model.managed import ensure_llama_installed
 from tests import servers
@@ -46,24 +44,21 @@ def model_path() -> str:
 @pytest.fixture(scope="session")
 def proxy_url(model_path: str) -> Iterator[str]:
     """``http://127.0.0.1:PORT/v1`` of a proxy whose upstream is the embedded model."""
-    from server.app import create_app
+    from tests.proxies import proxy_in_thread
 
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("CEPO_") and name != "CEPO_CACHE_DIR":
-                patch.delenv(name)
-        settings = load_settings(
-            None,
-            upstream_kind="local",
-            local_model=MODEL,
-            local_start_timeout=PROXY_START_TIMEOUT - 10,
-            request_timeout=600.0,
-        )
     with ExitStack() as stack:
         with pytest.MonkeyPatch.context() as patch:
+            for name in list(os.environ):
+                if name.startswith("CEPO_") and name != "CEPO_CACHE_DIR":
+                    patch.delenv(name)
             # The llama.cpp child loads the model inside the lifespan: allow for it.
             patch.setattr(servers, "STARTUP_TIMEOUT", PROXY_START_TIMEOUT)
-            base_url = stack.enter_context(
-                servers.serve_in_thread(create_app(settings), http=protocol_class())
+            proxy = stack.enter_context(
+                proxy_in_thread(
+                    upstream_kind="local",
+                    local_model=MODEL,
+                    local_start_timeout=PROXY_START_TIMEOUT - 10,
+                    request_timeout=600.0,
+                )
             )
-        yield f"{base_url}/v1"
+        yield proxy.v1

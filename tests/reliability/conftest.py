@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.fake_upstream import FakeUpstream
-from tests.reliability.harness import InThreadProxy, proxy_in_thread
+from tests.proxies import InThreadProxy, proxy_in_thread
 
 #: Settings of the proxy under test (stated here, so every figure can be traced to them).
 RELIABILITY_SETTINGS: dict[str, Any] = {

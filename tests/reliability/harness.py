@@ -1,115 +1,21 @@
-"""Tools the reliability tests share: the in-thread proxy with a view of its event loop,
-CePO stage recognition, the OpenAI error envelope check, SSE parsing and a raw socket client.
-
-The proxy runs under uvicorn in a thread (``tests.servers.serve_in_thread``); a thin ASGI
-wrapper (:class:`LoopProbe`) remembers the event loop the app runs on, so a test can count
-that loop's asyncio tasks from its own thread (:meth:`LoopProbe.task_count`). A request that
-leaks leaves a task behind; pooled keep-alive connections do not own tasks, uvicorn's idle
-connections neither, so after every request has ended the count is back at its baseline.
+"""Tools the reliability tests share: CePO stage recognition, reading a proxy stream to its
+end, and a raw socket client. (The proxy itself is started by :mod:`tests.proxies`, the
+envelope and SSE helpers are :mod:`tests.openai_wire`'s.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from config.settings import load_settings
 from reasoning.prompts import HEADINGS
-from server.app import create_app
-from server.http_protocol import protocol_class
-from tests.servers import serve_in_thread
-
-#: Seconds a count or a condition may take to settle before a test fails.
-SETTLE_SECONDS = 3.0
-
-
-class LoopProbe:
-    """An ASGI wrapper that records the event loop its app runs on (at lifespan start-up)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.loop: asyncio.AbstractEventLoop | None = None
-        #: HTTP requests the app has finished (read from any thread).
-        self.completed = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.loop is None:
-            self.loop = asyncio.get_running_loop()
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.completed += 1
-
-    def task_count(self) -> int:
-        """The number of unfinished asyncio tasks on the app's loop (this probe's own
-        counting task excluded). Safe to call from any other thread."""
-        loop = self.loop
-        if loop is None:
-            raise RuntimeError("the app has not started")
-
-        async def count() -> int:
-            return len(asyncio.all_tasks()) - 1
-
-        return asyncio.run_coroutine_threadsafe(count(), loop).result(timeout=SETTLE_SECONDS)
-
-    def describe_tasks(self) -> list[str]:
-        """What each unfinished task on the app's loop is doing (for failure messages)."""
-        loop = self.loop
-        if loop is None:
-            raise RuntimeError("the app has not started")
-
-        async def describe() -> list[str]:
-            me = asyncio.current_task()
-            found = []
-            for task in asyncio.all_tasks():
-                if task is me:
-                    continue
-                frames = task.get_stack(limit=3)
-                where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in frames)
-                found.append(f"{task.get_name()} {task.get_coro()!r} at {where}")
-            return found
-
-        return asyncio.run_coroutine_threadsafe(describe(), loop).result(timeout=SETTLE_SECONDS)
-
-    def settle(self, baseline: int, timeout: float = SETTLE_SECONDS) -> int:
-        """Wait until the task count is at most ``baseline``; return the last count seen."""
-        deadline = time.monotonic() + timeout
-        count = self.task_count()
-        while count > baseline and time.monotonic() < deadline:
-            time.sleep(0.02)
-            count = self.task_count()
-        return count
-
-
-@dataclass
-class InThreadProxy:
-    url: str
-    probe: LoopProbe
-
-    @property
-    def v1(self) -> str:
-        return f"{self.url}/v1"
-
-
-@contextmanager
-def proxy_in_thread(**settings: Any) -> Iterator[InThreadProxy]:
-    """Serve ``create_app(load_settings(None, **settings))`` in a thread with a loop probe."""
-    probe = LoopProbe(create_app(load_settings(None, **settings)))
-    with serve_in_thread(probe, http=protocol_class()) as url:
-        yield InThreadProxy(url, probe)
-
+from tests.openai_wire import is_envelope
+from tests.proxies import LoopProbe
 
 # -- CePO stages ----------------------------------------------------------------------------
 
@@ -135,41 +41,6 @@ def stage_of(body: Any) -> str | None:
         return None
     first_line = content.split("\n", 1)[0]
     return _STAGE_BY_HEADING.get(first_line)
-
-
-# -- responses ------------------------------------------------------------------------------
-
-ENVELOPE_FIELDS = {"message", "type", "param", "code"}
-
-
-def is_envelope(payload: Any) -> bool:
-    """True when ``payload`` is exactly the OpenAI error envelope."""
-    if not isinstance(payload, dict) or set(payload) != {"error"}:
-        return False
-    error = payload["error"]
-    return (
-        isinstance(error, dict)
-        and set(error) == ENVELOPE_FIELDS
-        and isinstance(error["message"], str)
-        and bool(error["message"])
-        and isinstance(error["type"], str)
-    )
-
-
-def assert_envelope(response: httpx.Response) -> dict[str, Any]:
-    """Assert ``response`` is an error (4xx / 5xx, never 500) in the envelope; return it."""
-    assert response.status_code >= 400, response.text[:300]
-    assert response.status_code != 500, response.text[:300]
-    assert "Traceback" not in response.text
-    payload = response.json()
-    assert is_envelope(payload), payload
-    error: dict[str, Any] = payload["error"]
-    return error
-
-
-def sse_data(text: str) -> list[str]:
-    """The ``data`` values of an SSE body, in order (one-line events, as the proxy sends)."""
-    return [line[6:] for line in text.splitlines() if line.startswith("data: ")]
 
 
 @dataclass

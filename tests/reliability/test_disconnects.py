@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from tests.fake_upstream import FakeUpstream
+from tests.proxies import InThreadProxy
 from tests.reliability.conftest import RELIABILITY_SETTINGS
-from tests.reliability.harness import InThreadProxy, RawRequest
+from tests.reliability.harness import RawRequest
 
 CANCEL_WITHIN = 1.0
 #: How long the upstream must then stay quiet (no call opened).

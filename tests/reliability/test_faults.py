@@ -20,14 +20,10 @@ import httpx
 import pytest
 
 from tests.fake_upstream import FakeUpstream, Fault
+from tests.openai_wire import assert_envelope, sse_data
+from tests.proxies import InThreadProxy
 from tests.reliability.conftest import RELIABILITY_SETTINGS
-from tests.reliability.harness import (
-    InThreadProxy,
-    assert_envelope,
-    read_stream,
-    sse_data,
-    stage_of,
-)
+from tests.reliability.harness import read_stream, stage_of
 
 FAULTS: dict[str, Fault] = {
     "429+retry-after": Fault.status(429, retry_after=0.05),

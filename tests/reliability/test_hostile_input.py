@@ -18,15 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fake_upstream import FakeUpstream
+from tests.openai_wire import assert_envelope, is_envelope, sse_data
+from tests.proxies import InThreadProxy
 from tests.reliability.conftest import RELIABILITY_SETTINGS
-from tests.reliability.harness import (
-    InThreadProxy,
-    RawRequest,
-    assert_envelope,
-    is_envelope,
-    read_stream,
-    sse_data,
-)
+from tests.reliability.harness import RawRequest, read_stream
 
 BODY_LIMIT = 1_000_000
 PATH = "/v1/chat/completions"

@@ -21,7 +21,9 @@ from hypothesis import HealthCheck, settings
 from config.settings import load_settings
 from server.app import create_app
 from tests.fake_upstream import FakeUpstream
-from tests.reliability.harness import InThreadProxy, is_envelope, read_stream, sse_data
+from tests.openai_wire import is_envelope, sse_data
+from tests.proxies import InThreadProxy
+from tests.reliability.harness import read_stream
 
 #: Examples per operation (the figures in bench/RESULTS.md quote these).
 EXAMPLES_PER_OPERATION = 150

@@ -20,6 +20,7 @@ import pytest
 
 from bench.perf.procs import Service, start_proxy
 from tests.fake_upstream import FakeUpstream, Reply, filler_text
+from tests.openai_wire import iter_sse_data
 from tests.reliability.harness import read_stream
 
 GRACE = 2.0
@@ -46,10 +47,9 @@ class Reader(threading.Thread):
                 client.stream("POST", f"{self.url}/v1/chat/completions", json=self.body) as reply,
             ):
                 self.status = reply.status_code
-                for line in reply.iter_lines():
-                    if line.startswith("data: "):
-                        self.lines.append(line[6:])
-                        self.first_data.set()
+                for data in iter_sse_data(reply):
+                    self.lines.append(data)
+                    self.first_data.set()
         except BaseException as failure:  # reported by the test
             self.failure = failure
         finally:

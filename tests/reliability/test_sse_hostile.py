@@ -21,13 +21,9 @@ from hypothesis import strategies as st
 from starlette.types import Receive, Scope, Send
 
 from server.sse_decoder import SSEDecodeError, SSEDecoder
-from tests.reliability.harness import (
-    InThreadProxy,
-    is_envelope,
-    proxy_in_thread,
-    read_stream,
-    sse_data,
-)
+from tests.openai_wire import is_envelope, sse_data
+from tests.proxies import InThreadProxy, proxy_in_thread
+from tests.reliability.harness import read_stream
 from tests.servers import serve_in_thread
 
 LIMIT = 64
