@@ -9,7 +9,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LOCAL_MODEL ?= smollm2-135m
 
-.PHONY: setup setup-dev setup-local run test lint bench accuracy docker-smoke clean
+.PHONY: setup setup-dev setup-local setup-node run test lint bench accuracy docker-smoke \
+	e2e-openwebui clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +39,14 @@ run: setup
 		$(MAKE) --no-print-directory setup-local; fi
 	$(BIN)/cepo-proxy serve
 
-test: setup-dev setup-local
+# The OpenAI Node SDK for tests/test_node_client.py, from the committed lock file.
+NODE_CLIENT := tests/node_client
+$(NODE_CLIENT)/node_modules/.package-lock.json: $(NODE_CLIENT)/package-lock.json
+	npm ci --prefix $(NODE_CLIENT) --no-audit --no-fund --loglevel=error
+
+setup-node: $(NODE_CLIENT)/node_modules/.package-lock.json
+
+test: setup-dev setup-local setup-node
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -57,6 +65,31 @@ accuracy: setup-dev
 
 docker-smoke:
 	docker/smoke.sh
+
+# Open WebUI from PyPI in its own venv, Debian's chromium, playwright-core from npm (no browser
+# download): a chat to a cepo- model in headless Chromium (tests/e2e/test_openwebui.py).
+# Writes the screenshot docs/openwebui-e2e.png. Open WebUI needs Python 3.11 or 3.12.
+E2E_DIR ?= .e2e
+OPENWEBUI_VERSION ?= 0.12.4
+OPENWEBUI_PYTHON ?= $(PYTHON)
+E2E_SCREENSHOT ?= docs/openwebui-e2e.png
+
+$(E2E_DIR)/openwebui/.installed-$(OPENWEBUI_VERSION):
+	$(OPENWEBUI_PYTHON) -m venv $(E2E_DIR)/openwebui
+	$(E2E_DIR)/openwebui/bin/python -m pip install --quiet open-webui==$(OPENWEBUI_VERSION)
+	touch $@
+
+tests/e2e/node_modules/.package-lock.json: tests/e2e/package-lock.json
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+
+/usr/bin/chromium:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+e2e-openwebui: setup-dev $(E2E_DIR)/openwebui/.installed-$(OPENWEBUI_VERSION) /usr/bin/chromium \
+		tests/e2e/node_modules/.package-lock.json
+	CEPO_E2E_OPENWEBUI=$(E2E_DIR)/openwebui/bin/open-webui CEPO_E2E_SCREENSHOT=$(E2E_SCREENSHOT) \
+		$(BIN)/python -m pytest tests/e2e -s -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""End-to-end checks with real clients (`make e2e-openwebui`), not in the default run."""
