@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -216,20 +217,21 @@ def test_failure_mid_run_streams_error_then_response_failed(
 def test_client_leaving_mid_stream_cancels_the_run(
     make_proxy: ProxyFactory, upstream: FakeUpstream
 ) -> None:
-    upstream.tokens_per_second = 20.0
+    upstream.tokens_per_second = 5.0  # each call stays open for seconds
     base = make_proxy(upstream)
     with httpx.Client(timeout=30) as http:
         body = {"model": "cepo-fake-model", "input": QUESTION, "stream": True}
         with http.stream("POST", f"{base}/v1/responses", json=body) as response:
-            # Read on until the run has upstream calls in flight, then leave.
+            # Read until the reasoning has begun, then leave while upstream calls are open.
             for line in response.iter_lines():
-                if (
-                    line.startswith("event: response.reasoning_summary_text")
-                    and upstream.open_calls
-                ):
+                if line.startswith("event: response.reasoning_summary_text"):
                     break
             else:
                 pytest.fail("the stream ended before the client left")
+            deadline = time.monotonic() + 5.0
+            while not upstream.open_calls and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert upstream.open_calls, "the test meant to leave while upstream calls were open"
     assert upstream.wait_until_idle(5.0)
     assert upstream.disconnected_calls > 0
     assert upstream.calls < 27  # the run stopped before its 27 calls
