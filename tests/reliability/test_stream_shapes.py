@@ -191,11 +191,17 @@ def test_thousands_of_deadline_504s_leave_memory_and_live_objects_flat() -> None
             return len(gc.get_objects()), sys.getallocatedblocks()
 
         assert set(asyncio.run(burst(200))) == {504}  # warm-up
+        growth: list[tuple[int, int]] = []
         objects_before, blocks_before = settled()
-        assert set(asyncio.run(burst(DEADLINE_REQUESTS))) == {504}
-        objects_after, blocks_after = settled()
+        for _ in range(2):
+            assert set(asyncio.run(burst(DEADLINE_REQUESTS))) == {504}
+            objects_after, blocks_after = settled()
+            growth.append((objects_after - objects_before, blocks_after - blocks_before))
+            objects_before, blocks_before = objects_after, blocks_after
         assert _live_errors_with_traceback() == 0
     # Flat: what is left does not grow with the number of requests (a leak of even one
-    # small object per request would be thousands here).
-    assert objects_after - objects_before < DEADLINE_REQUESTS // 4, (objects_before, objects_after)
-    assert blocks_after - blocks_before < DEADLINE_REQUESTS // 2, (blocks_before, blocks_after)
+    # small object per request would be thousands here, in each burst). Other threads of
+    # the test process (earlier tests' leftovers, caches warming) can add a few hundred
+    # objects within one burst, never in both: the smaller growth of two bursts is judged.
+    assert min(objects for objects, _ in growth) < DEADLINE_REQUESTS // 4, growth
+    assert min(blocks for _, blocks in growth) < DEADLINE_REQUESTS // 2, growth
