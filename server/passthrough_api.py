@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +20,8 @@ from server.protocol import ChatCompletionRequest
 from server.request_context import RequestContext
 from server.services import Services
 from server.sse_decoder import SSEDecoder
+
+T = TypeVar("T")
 
 #: Status for a request whose client left (nginx's convention; never seen by the client).
 CLIENT_CLOSED = 499
@@ -44,13 +47,9 @@ async def passthrough_response(
     deadline = loop_time(context.deadline)
     if not parsed.stream:
         try:
-            async with asyncio.timeout_at(deadline):
-                data, raw = await unless_disconnected(
-                    request, passthrough.complete(upstream, body, context)
-                )
-        except TimeoutError:
-            context.outcome = "deadline"
-            raise deadline_error() from None
+            data, raw = await before_response(
+                request, context, deadline, passthrough.complete(upstream, body, context)
+            )
         except ClientDisconnected:
             return Response(status_code=CLIENT_CLOSED)
         except LLMError as error:
@@ -66,19 +65,17 @@ async def passthrough_response(
 
     resources = AsyncExitStack()
     try:
-        async with asyncio.timeout_at(deadline):
-            # Until the upstream answers there is no response, so no disconnect listener:
-            # a client leaving now must cancel the opening call itself.
-            produce = await unless_disconnected(
-                request, passthrough.open_stream(upstream, body, parsed, context, resources)
-            )
+        # Until the upstream answers there is no response, so no disconnect listener:
+        # a client leaving now must cancel the opening call itself.
+        produce = await before_response(
+            request,
+            context,
+            deadline,
+            passthrough.open_stream(upstream, body, parsed, context, resources),
+        )
     except BaseException as error:
         await resources.aclose()
-        if isinstance(error, TimeoutError):
-            context.outcome = "deadline"
-            raise deadline_error() from None
         if isinstance(error, ClientDisconnected):
-            context.outcome = "client_disconnected"
             return Response(status_code=CLIENT_CLOSED)
         if isinstance(error, LLMError):
             raise from_llm_error(error) from None
@@ -95,6 +92,24 @@ async def passthrough_response(
         resources=resources,
         headers=headers,
     )
+
+
+async def before_response(
+    request: Request, context: RequestContext, deadline: float | None, work: Awaitable[T]
+) -> T:
+    """Await ``work``, an upstream call made before any response exists, under the
+    request's ``deadline`` (loop time) and cancelled by the client leaving. A deadline
+    passing raises a fresh 504 (outcome ``deadline``); a client leaving raises
+    :class:`ClientDisconnected` (outcome ``client_disconnected``)."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await unless_disconnected(request, work)
+    except TimeoutError:
+        context.outcome = "deadline"
+        raise deadline_error() from None
+    except ClientDisconnected:
+        context.outcome = "client_disconnected"
+        raise
 
 
 def _answer_capture(emit: Emit, context: RequestContext) -> Emit:

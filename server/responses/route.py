@@ -12,7 +12,6 @@ failure (shutdown and deadline included) reported as ``error`` then ``response.f
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -22,8 +21,8 @@ from starlette.responses import JSONResponse, Response
 from server.deps import ContextDep, ServicesDep
 from server.disconnect import ClientDisconnected, unless_disconnected
 from server.errors import ProxyError
-from server.event_stream import Emit, deadline_error, event_stream, loop_time
-from server.passthrough_api import CLIENT_CLOSED
+from server.event_stream import Emit, event_stream, loop_time
+from server.passthrough_api import CLIENT_CLOSED, before_response
 from server.request_context import RequestContext
 from server.responses import relay
 from server.responses.bridge import ChatAnswer, error_status, open_chat, proxy_error
@@ -182,27 +181,22 @@ async def _relayed(
     deadline = loop_time(context.deadline)
     if not parsed.stream:
         try:
-            async with asyncio.timeout_at(deadline):
-                content = await unless_disconnected(
-                    request, relay.complete(upstream, routes, body, context)
-                )
-        except TimeoutError:
-            context.outcome = "deadline"
-            raise deadline_error() from None
+            content = await before_response(
+                request, context, deadline, relay.complete(upstream, routes, body, context)
+            )
         except ClientDisconnected:
             return Response(status_code=CLIENT_CLOSED)
         return Response(content, media_type="application/json")
     resources = AsyncExitStack()
     try:
-        async with asyncio.timeout_at(deadline):
-            events = await unless_disconnected(
-                request, relay.open_stream(upstream, routes, body, context, resources)
-            )
+        events = await before_response(
+            request,
+            context,
+            deadline,
+            relay.open_stream(upstream, routes, body, context, resources),
+        )
     except BaseException as error:
         await resources.aclose()
-        if isinstance(error, TimeoutError):
-            context.outcome = "deadline"
-            raise deadline_error() from None
         if isinstance(error, ClientDisconnected):
             return Response(status_code=CLIENT_CLOSED)
         raise
