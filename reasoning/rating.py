@@ -49,16 +49,7 @@ async def rate_absolute(scope: RunScope, candidate: Candidate, scores: dict[int,
     response = await _call(scope, step, entry, label, candidate.number)
     if response is not None:
         verdict = parse_verdict(response.text)
-        word = {True: "correct", False: "incorrect", None: "unreadable (no vote)"}[verdict]
-        score = 1.0 if verdict else 0.0
-        scores[candidate.number] = scores.get(candidate.number, 0.0) + score
-        entry.update(
-            verdict=None if verdict is None else word,
-            score=score,
-            parsed=verdict is not None,
-            truncated=response.finish_reason == "length",
-        )
-        scope.emit(TraceBlock(f"{label}: {word}", step_text(response), "rate", candidate.number))
+        _score(scope, candidate, scores, entry, label, response, verdict, ("correct", "incorrect"))
     scope.ledger.ratings.append(entry)
     scope.progress.rating_done()
 
@@ -97,17 +88,8 @@ async def rate_binary(
             verdict = None if judged is None else judged == candidate.answer_key
         else:
             verdict = parse_verdict(response.text)
-        word = {True: "yes", False: "no", None: "unreadable (no vote)"}[verdict]
-        score = 1.0 if verdict else 0.0
-        scores[candidate.number] = scores.get(candidate.number, 0.0) + score
-        entry.update(
-            verdict=None if verdict is None else word,
-            score=score,
-            parsed=verdict is not None,
-            truncated=response.finish_reason == "length",
-            judge_answer=judged,
-        )
-        scope.emit(TraceBlock(f"{label}: {word}", step_text(response), "rate", candidate.number))
+        entry["judge_answer"] = judged
+        _score(scope, candidate, scores, entry, label, response, verdict, ("yes", "no"))
     scope.ledger.ratings.append(entry)
     scope.progress.rating_done()
 
@@ -163,3 +145,27 @@ async def _call(
         entry.update(verdict=None, score=0.0, parsed=False, error=error.message)
         scope.emit(TraceBlock(f"{label}: failed (no vote)", error.message, "rate", candidate))
         return None
+
+
+def _score(
+    scope: RunScope,
+    candidate: Candidate,
+    scores: dict[int, float],
+    entry: dict[str, object],
+    label: str,
+    response: LLMResponse,
+    verdict: bool | None,
+    words: tuple[str, str],
+) -> None:
+    """Add the verdict's point (1 for yes, none for no or unreadable) to ``scores``,
+    record it in ``entry`` and show the judge's text under ``words`` (yes, no)."""
+    word = {True: words[0], False: words[1], None: "unreadable (no vote)"}[verdict]
+    score = 1.0 if verdict else 0.0
+    scores[candidate.number] = scores.get(candidate.number, 0.0) + score
+    entry.update(
+        verdict=None if verdict is None else word,
+        score=score,
+        parsed=verdict is not None,
+        truncated=response.finish_reason == "length",
+    )
+    scope.emit(TraceBlock(f"{label}: {word}", step_text(response), "rate", candidate.number))
