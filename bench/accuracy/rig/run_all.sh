@@ -1,27 +1,47 @@
 #!/usr/bin/env bash
 # The accuracy stages of issue 14 on the GPU rig (../shared/gpu), resumable: each run of this
-# script continues where the last one stopped (the JSONL files in /tmp/g/results resume by
-# model, dataset, index and arm). Run from the project root on the GPU machine after start.sh
-# and the model parts:  BUDGET=560 NP=128 CONC=96 bash bench/accuracy/rig/run_all.sh
-# Env: BUDGET (seconds this command may take, default 560), NP (llama-server slots, default
-# 128), CONC (harness concurrency, default NP), CACHE_RAM (llama-server --cache-ram in MiB,
-# default 0: its host prompt cache saves idle slots on every new task, which made the
-# 256-slot run CPU-bound, see bench/RESULTS.md), ALONE=1 (first, one request per preset with
-# nothing else in flight), GSM_TAG / TAG (results file names; a committed file is resumed when
-# it is copied, gunzipped, to /tmp/g/results/ under its name first).
+# script continues where the last one stopped. Run from the project root on the GPU machine
+# after start.sh and the model parts:  BUDGET=560 bash bench/accuracy/rig/run_all.sh
+# Results live in /tmp/g/results/$TAG-<stage>.jsonl; the harness resumes them by model,
+# dataset, index and arm. On the first run of a machine the committed
+# bench/accuracy/results/$TAG-*.jsonl.gz are unpacked there, so a session continues the last.
+# Env:
+#   BUDGET            seconds this command may take (default 560; keep it under the call's limit)
+#   NP                llama-server slots (default 128); CONC harness concurrency (default NP)
+#   BACKEND_SAMPLING  1 (default): llama-server samples on the GPU (--backend-sampling). The
+#                     default CPU sampler walks the 152k-token vocabulary once per sequence
+#                     and step on one core, which capped the 128-slot run at ~10 steps/s
+#                     (bench/RESULTS.md). If a probe request fails, it restarts without.
+#   CACHE_RAM         llama-server --cache-ram in MiB (default 0: no host prompt cache)
+#   ALONE=1           first, one request per preset with nothing else in flight
+#   TAG               file names (default llamacpp-cuda-h200-qwen2.5-coder-1.5b-q4km)
 # Every 20 s, CPU per process and llama-server's token counters go to $OUT/monitor.log.
 set -u
 G=/tmp/g; BUDGET=${BUDGET:-560}; NP=${NP:-128}; CONC=${CONC:-$NP}
-export LLAMA_ARG_CACHE_RAM=${CACHE_RAM:-0}
+TAG=${TAG:-llamacpp-cuda-h200-qwen2.5-coder-1.5b-q4km}
+export LLAMA_ARG_CACHE_RAM=${CACHE_RAM:-0} LLAMA_ARG_BACKEND_SAMPLING=${BACKEND_SAMPLING:-1}
+mkdir -p $G/results
+for f in bench/accuracy/results/$TAG-*.jsonl.gz; do
+  dest=$G/results/$(basename "$f" .gz); [ -e "$dest" ] || gunzip -c "$f" > "$dest"
+done
 for _ in $(seq 150); do [ -f $G/build.done ] && break; sleep 3; done
 echo "build: $(cat $G/build.done 2>/dev/null) after ${SECONDS}s"
-if [ -f $G/np ] && [ "$(cat $G/np)" != "$NP" ]; then  # another slot count: restart both
-  kill "$(cat $G/proxy.pid)" "$(cat $G/llama.pid)" 2>/dev/null; sleep 3
-fi
+stop() { kill "$(cat $G/proxy.pid)" "$(cat $G/llama.pid)" 2>/dev/null; sleep 3; }
+SETUP="np=$NP backend_sampling=$LLAMA_ARG_BACKEND_SAMPLING cache_ram=$LLAMA_ARG_CACHE_RAM"
+if [ -f $G/setup ] && [ "$(cat $G/setup)" != "$SETUP" ]; then stop; fi  # other settings: restart
 NP=$NP bash $G/bin/serve.sh || exit 1
-echo "$NP" > $G/np
-TAG=${TAG:-llamacpp-cuda-h200-np$NP-cram$LLAMA_ARG_CACHE_RAM-qwen2.5-coder-1.5b-q4km}
-GSM_TAG=${GSM_TAG:-$TAG}
+probe() {
+  curl -sf --max-time 60 127.0.0.1:8090/v1/chat/completions -H 'Content-Type: application/json' \
+    -d '{"messages":[{"role":"user","content":"Say hi."}],"max_tokens":8,"temperature":0.7}' \
+    | grep -q '"content"'
+}
+if [ "$LLAMA_ARG_BACKEND_SAMPLING" = 1 ] && ! probe; then
+  echo "backend sampling: probe failed, restarting llama-server without it"; tail -5 $G/llama.log
+  stop; export LLAMA_ARG_BACKEND_SAMPLING=0
+  SETUP="np=$NP backend_sampling=0 cache_ram=$LLAMA_ARG_CACHE_RAM"
+  NP=$NP bash $G/bin/serve.sh || exit 1
+fi
+echo "$SETUP" > $G/setup; echo "llama-server: $SETUP"
 (nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 15 \
   > "$OUT/gpu-$(date +%H%M).csv" 2>&1 &)
 (while sleep 20; do
@@ -41,12 +61,12 @@ VARS='medhot={"execution_temperature": 0.7, "planning_temperature": 0.7},'\
 left() { echo $((BUDGET - SECONDS - 25)); }
 stage() {
   local name=$1 secs; shift; secs=$(left); [ "$secs" -gt 20 ] || return 0
-  echo "== $name: ${secs}s left"; bash $G/bin/eval.sh $G/out "$name" "$secs" -- "$@"
+  echo "== $name: ${secs}s left"; bash $G/bin/eval.sh $G/out "$TAG-$name" "$secs" -- "$@"
 }
-stage "$GSM_TAG-gsm8k" --datasets gsm8k --sample 150 --seed 14 --arms "$REQ" $COMMON
-stage "$TAG-letters" --datasets letters --sample 100 --seed 14 --arms "$REQ" $COMMON
-stage "$GSM_TAG-gsm8k" --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$PAPER" $COMMON
-stage "$GSM_TAG-gsm8k" --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$PAPER,$VARS" $COMMON
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ" $COMMON
+stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ" $COMMON
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$PAPER" $COMMON
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$PAPER,$VARS" $COMMON
 for f in $G/results/*.jsonl; do gzip -c "$f" > "$OUT/$(basename "$f").gz"; done
 tail -c 3000 $G/proxy.log > "$OUT/proxy-tail.log"
 echo "done after ${SECONDS}s"; ls -la "$OUT"
