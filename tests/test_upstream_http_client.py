@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 from starlette.types import Receive, Scope, Send
 
 from config.upstream_kinds import KINDS
@@ -224,20 +224,15 @@ def test_the_proxy_app_reaches_its_upstream_through_the_proxy(
 @pytest.fixture
 def tls_upstream(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """``(port, CA file)`` of an HTTPS upstream on loopback whose certificate names
-    ``upstream.test`` (self-signed by ``openssl``, which is the CA file too)."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    command = [
-        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        "-subj", "/CN=upstream.test", "-addext", "subjectAltName=DNS:upstream.test",
-        "-keyout", str(key), "-out", str(cert),
-    ]  # fmt: skip
-    subprocess.run(
-        command,
-        check=True,
-        capture_output=True,
-    )
+    ``upstream.test``, issued by a test CA (trustme)."""
+    ca = trustme.CA()
+    issued = ca.issue_cert("upstream.test")
+    key, cert, ca_file = tmp_path / "key.pem", tmp_path / "cert.pem", tmp_path / "ca.pem"
+    issued.private_key_pem.write_to_path(str(key))
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    ca.cert_pem.write_to_path(str(ca_file))
     with serve_in_thread(_cookie_setter, ssl_keyfile=str(key), ssl_certfile=str(cert)) as base:
-        yield httpx.URL(base).port or 443, cert
+        yield httpx.URL(base).port or 443, ca_file
 
 
 async def test_https_calls_tunnel_through_the_environment_proxy(
