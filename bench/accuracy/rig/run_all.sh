@@ -22,26 +22,26 @@ TAG=${TAG:-llamacpp-cuda-h200-qwen2.5-coder-1.5b-q4km}
 export LLAMA_ARG_CACHE_RAM=${CACHE_RAM:-0} LLAMA_ARG_BACKEND_SAMPLING=${BACKEND_SAMPLING:-1}
 mkdir -p $G/results
 for f in bench/accuracy/results/$TAG-*.jsonl.gz; do
+  [ -e "$f" ] || continue
   dest=$G/results/$(basename "$f" .gz); [ -e "$dest" ] || gunzip -c "$f" > "$dest"
 done
 for _ in $(seq 150); do [ -f $G/build.done ] && break; sleep 3; done
 echo "build: $(cat $G/build.done 2>/dev/null) after ${SECONDS}s"
 stop() { kill "$(cat $G/proxy.pid)" "$(cat $G/llama.pid)" 2>/dev/null; sleep 3; }
-SETUP="np=$NP backend_sampling=$LLAMA_ARG_BACKEND_SAMPLING cache_ram=$LLAMA_ARG_CACHE_RAM"
-if [ -f $G/setup ] && [ "$(cat $G/setup)" != "$SETUP" ]; then stop; fi  # other settings: restart
-NP=$NP bash $G/bin/serve.sh || exit 1
-probe() {
+setup() { echo "np=$NP backend_sampling=$LLAMA_ARG_BACKEND_SAMPLING cache_ram=$LLAMA_ARG_CACHE_RAM"; }
+if [ -f $G/setup ] && [ "$(cat $G/setup)" != "$(setup)" ]; then stop; fi  # other settings: restart
+probe() {  # one sampled completion straight from llama-server
   curl -sf --max-time 60 127.0.0.1:8090/v1/chat/completions -H 'Content-Type: application/json' \
     -d '{"messages":[{"role":"user","content":"Say hi."}],"max_tokens":8,"temperature":0.7}' \
     | grep -q '"content"'
 }
-if [ "$LLAMA_ARG_BACKEND_SAMPLING" = 1 ] && ! probe; then
-  echo "backend sampling: probe failed, restarting llama-server without it"; tail -5 $G/llama.log
-  stop; export LLAMA_ARG_BACKEND_SAMPLING=0
-  SETUP="np=$NP backend_sampling=0 cache_ram=$LLAMA_ARG_CACHE_RAM"
-  NP=$NP bash $G/bin/serve.sh || exit 1
+serve() { NP=$NP bash $G/bin/serve.sh && probe; }
+if ! serve; then
+  [ "$LLAMA_ARG_BACKEND_SAMPLING" = 1 ] || exit 1
+  echo "llama-server with backend sampling failed; restarting without it"; tail -5 $G/llama.log
+  stop; export LLAMA_ARG_BACKEND_SAMPLING=0; serve || exit 1
 fi
-echo "$SETUP" > $G/setup; echo "llama-server: $SETUP"
+setup > $G/setup; echo "llama-server: $(setup)"
 (nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 15 \
   > "$OUT/gpu-$(date +%H%M).csv" 2>&1 &)
 (while sleep 20; do
