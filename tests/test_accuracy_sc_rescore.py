@@ -29,7 +29,7 @@ from bench.accuracy import cli
 from bench.accuracy.arms import ArmError, parse_arm
 from bench.accuracy.datasets import load_dataset
 from bench.accuracy.records import read_results
-from bench.accuracy.rescore import rescore
+from bench.accuracy.rescore import answer_counts, rescore
 from bench.accuracy.runner import majority_sample
 from tests.servers import serve_in_thread
 
@@ -200,3 +200,30 @@ def test_rescore_replays_every_rule_from_the_records(
     assert cli.main(["rescore", "--in", str(packed)]) == 0
     printed = capsys.readouterr().out
     assert "| medium | pool | 8 | 100.0%" in printed
+
+
+def test_answer_counts_separate_what_was_produced_from_what_was_chosen(
+    proxy: tuple[Proxy, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, url = proxy
+    out = tmp_path / "r.jsonl"
+    assert _run(url, out, "baseline,medium,sc9") == 0
+    rows = {row.arm: row for row in answer_counts(read_results(out)[1])}
+    assert set(rows) == {"medium", "sc9"}  # the baseline has nothing beyond its answer
+    medium = rows["medium"]
+    assert (medium.n, medium.answers, medium.answers_right) == (8, 24, 24)
+    assert (medium.finals, medium.finals_right) == (24, 8)  # only candidate 2 is right
+    assert medium.distinct == 1.0  # the three executions agree
+    # the judge said yes to candidate 1 (wrong), no to 2 (right) and 3 (failed, wrong)
+    assert (medium.yes, medium.yes_right, medium.no, medium.no_right) == (8, 0, 16, 8)
+    assert not medium.samples
+    sc9 = rows["sc9"]
+    assert sc9.samples and (sc9.n, sc9.answers, sc9.answers_right) == (8, 72, 48)
+    assert sc9.distinct == 2.0
+    assert cli.main(["rescore", "--in", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "| medium | 8 | 100.0% (24/24) | 33.3% (8/24) | 1.00 | 0.0% (0/8) | 50.0% (8/16) | – |"
+        in printed
+    )
+    assert "| sc9 | 8 | 66.7% (48/72) | 2.00 |" in printed

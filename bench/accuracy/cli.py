@@ -21,7 +21,7 @@ from bench.accuracy.datasets import DEV_BOUNDS, DatasetError, parse_dataset_name
 from bench.accuracy.plot import plot_accuracy_vs_tokens
 from bench.accuracy.records import read_results
 from bench.accuracy.report import ReportError, render_section, write_section
-from bench.accuracy.rescore import render_rescore, rescore
+from bench.accuracy.rescore import answer_counts, render_answer_counts, render_rescore, rescore
 from bench.accuracy.runner import RunConfig, run_accuracy
 from bench.accuracy.summary import summarise
 
@@ -143,7 +143,8 @@ def _rescore(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UsageError(f"no such results file: {path}")
         items += read_results(path)[1]
-    print(render_rescore(rescore(items)), end="")
+    print(render_rescore(rescore(items)))
+    print(render_answer_counts(answer_counts(items)), end="")
     return 0
 
 

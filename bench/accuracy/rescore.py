@@ -13,6 +13,12 @@ binary judges' own results), so the candidates can be chosen again under any rul
 A self-consistency record (``samples``) is re-scored at smaller k from its first
 samples (``sc27@6`` is the majority of the first 6 of 27 samples).
 
+:func:`answer_counts` says what the runs produced before any choice: how often a CePO
+arm's executions and finals were right and how varied an item's executions were, how
+the binary or blind judges' verdicts stood against the truth and what decided each
+choice; for self-consistency arms, the samples. They separate a generation gap (the
+right answer rarely produced) from a selection gap (produced, not chosen).
+
 Candidates' answers are judged by the harness's own rule on ``Answer: <key>``, so
 re-scoring covers the numeric datasets (GSM8K, letters); CRUXEval records are skipped
 (their keys are lower-cased, which literals do not survive).
@@ -215,4 +221,155 @@ def render_rescore(rows: Sequence[RescoreRow]) -> str:
                 f"| {100 * low:.1f}% – {100 * high:.1f}% | {unstated} {versus}"
             )
         lines.append("")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerCounts:
+    """What one arm's runs produced on one dataset, beyond the chosen answer: for CePO
+    arms the executions' and finals' answers, how many distinct answers the executions
+    of an item gave, the judges' verdicts against the truth and what decided the
+    choice; for self-consistency arms the samples (``finals_*`` and the judge fields
+    stay zero)."""
+
+    model: str
+    dataset: str
+    arm: str
+    n: int
+    answers: int
+    answers_right: int
+    finals: int = 0
+    finals_right: int = 0
+    distinct: float = 0.0
+    yes: int = 0
+    yes_right: int = 0
+    no: int = 0
+    no_right: int = 0
+    decided_by: tuple[tuple[str, int], ...] = ()
+    samples: bool = False
+
+
+def _cepo_counts(record: ItemRecord) -> dict[str, Any] | None:
+    metadata = record.cepo
+    if not isinstance(metadata, dict):
+        return None
+    selection = metadata.get("selection") or {}
+    finals = {
+        int(e["candidate"]): e.get("answer") for e in selection.get("extracted_answers") or []
+    }
+    if not finals:
+        return None
+
+    def right(key: str | None) -> bool:
+        return key_correct(record.dataset, key, record.expected)
+
+    executions = [e.get("answer") for e in selection.get("execution_answers") or []]
+    verdicts: list[tuple[bool, bool]] = []  # (said yes, the rated answer is right)
+    for rating in metadata.get("ratings") or []:
+        if rating.get("type") in ("binary", "blind") and rating.get("candidate") in finals:
+            said_yes = rating.get("verdict") == "yes" or (
+                "verdict" not in rating and float(rating.get("score") or 0.0) >= 0.5
+            )
+            verdicts.append((said_yes, right(finals[rating["candidate"]])))
+    return {
+        "answers": len(executions),
+        "answers_right": sum(right(key) for key in executions),
+        "finals": len(finals),
+        "finals_right": sum(right(key) for key in finals.values()),
+        "distinct": len({key for key in executions if key is not None}),
+        "verdicts": verdicts,
+        "decided_by": selection.get("decided_by"),
+    }
+
+
+def answer_counts(items: Iterable[ItemRecord]) -> list[AnswerCounts]:
+    """:class:`AnswerCounts` per (model, dataset, arm) for CePO and self-consistency arms
+    of the re-scored datasets, in the records' order."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    kinds: dict[tuple[str, str, str], bool] = {}
+    for record in latest(items).values():
+        if record.dataset not in RESCORED_DATASETS or record.error is not None:
+            continue
+        key = (record.model, record.dataset, record.arm)
+        if record.samples:
+            first = [s.get("extracted") for s in record.samples[:9]]
+            counts: dict[str, Any] | None = {
+                "answers": len(record.samples),
+                "answers_right": sum(bool(s.get("correct")) for s in record.samples),
+                "distinct": len({a for a in first if a is not None}),
+            }
+            kinds[key] = True
+        else:
+            counts = _cepo_counts(record)
+            kinds.setdefault(key, False)
+        if counts is not None:
+            groups.setdefault(key, []).append(counts)
+    rows: list[AnswerCounts] = []
+    for (model, dataset, arm), found in groups.items():
+        verdicts = [v for counts in found for v in counts.get("verdicts", [])]
+        decided = Counter(c["decided_by"] for c in found if c.get("decided_by"))
+        rows.append(
+            AnswerCounts(
+                model=model,
+                dataset=dataset,
+                arm=arm,
+                n=len(found),
+                answers=sum(c["answers"] for c in found),
+                answers_right=sum(c["answers_right"] for c in found),
+                finals=sum(c.get("finals", 0) for c in found),
+                finals_right=sum(c.get("finals_right", 0) for c in found),
+                distinct=sum(c["distinct"] for c in found) / len(found),
+                yes=sum(1 for said_yes, _ in verdicts if said_yes),
+                yes_right=sum(1 for said_yes, ok in verdicts if said_yes and ok),
+                no=sum(1 for said_yes, _ in verdicts if not said_yes),
+                no_right=sum(1 for said_yes, ok in verdicts if not said_yes and ok),
+                decided_by=tuple(decided.most_common()),
+                samples=kinds[(model, dataset, arm)],
+            )
+        )
+    return rows
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}% ({part}/{whole})" if whole else "–"
+
+
+def render_answer_counts(rows: Sequence[AnswerCounts]) -> str:
+    """The rows as markdown tables, one per (model, dataset): CePO arms, then
+    self-consistency arms."""
+    lines: list[str] = []
+    for model, dataset in dict.fromkeys((row.model, row.dataset) for row in rows):
+        group = [row for row in rows if (row.model, row.dataset) == (model, dataset)]
+        cepo = [row for row in group if not row.samples]
+        sampled = [row for row in group if row.samples]
+        if cepo:
+            lines += [
+                f"### Answers the CePO runs produced: {dataset} — model `{model}`",
+                "",
+                "| arm | n | executions right | finals right | distinct answers of an "
+                "item's executions | judge said yes: right | judge said no: right | decided by |",
+                "|---|--:|--:|--:|--:|--:|--:|---|",
+            ]
+            for row in cepo:
+                decided = ", ".join(f"{how} {count}" for how, count in row.decided_by) or "–"
+                lines.append(
+                    f"| {row.arm} | {row.n} | {_share(row.answers_right, row.answers)} "
+                    f"| {_share(row.finals_right, row.finals)} | {row.distinct:.2f} "
+                    f"| {_share(row.yes_right, row.yes)} | {_share(row.no_right, row.no)} "
+                    f"| {decided} |"
+                )
+            lines.append("")
+        if sampled:
+            lines += [
+                f"### Samples of the self-consistency arms: {dataset} — model `{model}`",
+                "",
+                "| arm | n | samples right | distinct answers of an item's first 9 samples |",
+                "|---|--:|--:|--:|",
+            ]
+            for row in sampled:
+                lines.append(
+                    f"| {row.arm} | {row.n} | {_share(row.answers_right, row.answers)} "
+                    f"| {row.distinct:.2f} |"
+                )
+            lines.append("")
     return "\n".join(lines)
