@@ -33,6 +33,7 @@ CALL = {
 }
 QUESTION = [{"role": "user", "content": "What should I wear in Paris today?"}]
 FINAL_HEADING = "# Step: final answer"
+RATE_HEADING = "# Step: verify an answer"
 
 
 def calls_tool(body: dict[str, Any]) -> str | Reply:
@@ -98,6 +99,12 @@ def test_non_streaming_tool_call_comes_from_the_final_step(
     assert all(
         "Tools are available to you" in r.body["messages"][-1]["content"] for r in with_tools
     )
+    # the judges see each answer's tool call, not an empty answer
+    ratings = [r for r in upstream.chat_requests if stage_of(r) == RATE_HEADING]
+    assert len(ratings) == 3
+    for rating in ratings:
+        shown = "\n".join(str(m.get("content") or "") for m in rating.body["messages"])
+        assert 'Tool call: get_weather({"city": "Paris"})' in shown
     assert all("tool_choice" not in r.body for r in upstream.chat_requests)
     assert all(
         any("get_weather(city)" in str(m.get("content")) for m in r.body["messages"])
