@@ -41,8 +41,10 @@ def main() -> None:
         llama.llama_sampler_apply(chain, ctypes.byref(candidates))
     per_sample = (time.perf_counter() - started) / ROUNDS
     llama.llama_sampler_free(chain)
-    print(f"{per_sample * 1e3:.2f} ms per sequence and step; at 128 slots "
-          f"{128 * per_sample * 1e3:.0f} ms a step, at most {1 / (128 * per_sample):.1f} steps/s")
+    print(
+        f"{per_sample * 1e3:.2f} ms per sequence and step; at 128 slots "
+        f"{128 * per_sample * 1e3:.0f} ms a step, at most {1 / (128 * per_sample):.1f} steps/s"
+    )
 
 
 if __name__ == "__main__":
