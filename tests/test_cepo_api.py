@@ -7,20 +7,15 @@ import time
 from typing import Any
 
 import httpx
-import openai
 import pytest
 
-from tests.conftest import ProxyFactory
+from tests.conftest import ProxyFactory, sdk
 from tests.fake_upstream import FakeUpstream, Fault, filler_text
 from tests.openai_wire import iter_sse_data, sse_data
 
 QUESTION = [{"role": "user", "content": "What is 6 times 7?"}]
 FILLER_WORD = filler_text(8).split()[1]
 TOOL = {"type": "function", "function": {"name": "f", "parameters": {}}}
-
-
-def sdk(base: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
 
 
 def sse_lines(base: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> list[str]:

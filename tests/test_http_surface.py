@@ -28,8 +28,8 @@ def test_ready_follows_the_upstream(proxy: str, upstream: FakeUpstream) -> None:
 
 
 def test_models_lists_each_upstream_model_with_its_cepo_twin(proxy: str) -> None:
-    sdk = openai.OpenAI(base_url=f"{proxy}/v1", api_key="k")
-    ids = [m.id for m in sdk.models.list()]
+    with openai.OpenAI(base_url=f"{proxy}/v1", api_key="k") as sdk:
+        ids = [m.id for m in sdk.models.list()]
     assert ids == ["fake-model", "cepo-fake-model"]
 
 

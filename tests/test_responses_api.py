@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 from typing import Any
 
 import httpx
@@ -203,12 +204,13 @@ def test_client_leaving_mid_stream_cancels_the_run(
     with httpx.Client(timeout=30) as http:
         body = {"model": "cepo-fake-model", "input": QUESTION, "stream": True}
         with http.stream("POST", f"{base}/v1/responses", json=body) as response:
-            # Read on until the run has upstream calls in flight, then leave (leaving the
-            # loop closes the response: the client is gone from then on).
+            # Read on until an upstream call has just opened (at 5 tokens/s it has seconds
+            # to run, so the proxy notices the client leaving while it is still open, even
+            # on a loaded machine), then leave: leaving the loop closes the response.
             for line in response.iter_lines():
-                if (
-                    line.startswith("event: response.reasoning_summary_text")
-                    and upstream.open_calls
+                if line.startswith("event: response.reasoning_summary_text") and any(
+                    r.outcome == "open" and time.monotonic() - r.started < 0.5
+                    for r in upstream.chat_requests
                 ):
                     break
             else:

@@ -56,10 +56,10 @@ def test_every_configured_key_is_accepted_and_never_forwarded(
     guarded: str, upstream: FakeUpstream
 ) -> None:
     for key in CLIENT_KEYS.split(","):
-        client = openai.OpenAI(base_url=f"{guarded}/v1", api_key=key, max_retries=0)
-        reply = client.chat.completions.create(model="fake-model", messages=QUESTION)  # type: ignore[arg-type]
-        assert "42" in (reply.choices[0].message.content or "")
-        assert [m.id for m in client.models.list()] == ["fake-model", "cepo-fake-model"]
+        with openai.OpenAI(base_url=f"{guarded}/v1", api_key=key, max_retries=0) as client:
+            reply = client.chat.completions.create(model="fake-model", messages=QUESTION)  # type: ignore[arg-type]
+            assert "42" in (reply.choices[0].message.content or "")
+            assert [m.id for m in client.models.list()] == ["fake-model", "cepo-fake-model"]
     assert {r.headers["authorization"] for r in upstream.requests} == {f"Bearer {UPSTREAM_KEY}"}
 
 
@@ -87,11 +87,15 @@ def test_forward_mode_sends_the_callers_token_upstream(
     make_proxy: ProxyFactory, upstream: FakeUpstream
 ) -> None:
     base = make_proxy(upstream, forward_client_key=True, upstream_api_key=UPSTREAM_KEY)
-    alice = openai.OpenAI(base_url=f"{base}/v1", api_key="alice-key", max_retries=0)
-    bob = openai.OpenAI(base_url=f"{base}/v1", api_key="bob-key", max_retries=0)
-    alice.chat.completions.create(model="fake-model", messages=QUESTION)  # type: ignore[arg-type]
-    bob.chat.completions.create(model="cepo-fake-model", messages=QUESTION, reasoning_effort="low")  # type: ignore[arg-type]
-    alice.models.list()
+    with (
+        openai.OpenAI(base_url=f"{base}/v1", api_key="alice-key", max_retries=0) as alice,
+        openai.OpenAI(base_url=f"{base}/v1", api_key="bob-key", max_retries=0) as bob,
+    ):
+        alice.chat.completions.create(model="fake-model", messages=QUESTION)  # type: ignore[arg-type]
+        bob.chat.completions.create(
+            model="cepo-fake-model", messages=QUESTION, reasoning_effort="low"
+        )  # type: ignore[arg-type]
+        alice.models.list()
     seen = [(r.method, r.path, r.headers["authorization"]) for r in upstream.requests]
     chat = [auth for method, path, auth in seen if path == CHAT]
     assert chat[0] == "Bearer alice-key"
