@@ -11,6 +11,7 @@ is chosen by the kernel (a socket pre-bound to port 0), so there are no port rac
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -76,7 +77,7 @@ def serve_in_thread(
 
     def run() -> None:
         try:
-            server.run(sockets=[sock])
+            asyncio.run(_serve_then_close(server, sock))
         except BaseException as exc:  # SystemExit from a failed lifespan startup, too
             failure.append(exc)
 
@@ -100,6 +101,23 @@ def serve_in_thread(
         sock.close()
     if thread.is_alive():
         raise RuntimeError(f"server on port {port} did not stop within {2 * JOIN_TIMEOUT}s")
+
+
+async def _serve_then_close(server: uvicorn.Server, sock: socket.socket) -> None:
+    """``server.serve``, then close the connections it accepted while shutting down.
+
+    uvicorn asks only the connections open when its shutdown begins to close; one accepted
+    after that (a client connecting as the test ends) would outlive the loop, and its socket
+    would be reported unclosed at some later garbage collection, in another test.
+    """
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for _ in range(3):  # accepts in progress get their transports and protocols
+            await asyncio.sleep(0)
+        for connection in list(server.server_state.connections):
+            connection.transport.close()
+        await asyncio.sleep(0)  # the transports close their sockets
 
 
 def unused_loopback_url() -> str:
