@@ -286,7 +286,6 @@ def answer_counts(items: Iterable[ItemRecord]) -> list[AnswerCounts]:
     """:class:`AnswerCounts` per (model, dataset, arm) for CePO and self-consistency arms
     of the re-scored datasets, in the records' order."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    kinds: dict[tuple[str, str, str], bool] = {}
     for record in latest(items).values():
         if record.dataset not in RESCORED_DATASETS or record.error is not None:
             continue
@@ -297,11 +296,10 @@ def answer_counts(items: Iterable[ItemRecord]) -> list[AnswerCounts]:
                 "answers": len(record.samples),
                 "answers_right": sum(bool(s.get("correct")) for s in record.samples),
                 "distinct": len({a for a in first if a is not None}),
+                "samples": True,
             }
-            kinds[key] = True
         else:
             counts = _cepo_counts(record)
-            kinds.setdefault(key, False)
         if counts is not None:
             groups.setdefault(key, []).append(counts)
     rows: list[AnswerCounts] = []
@@ -324,7 +322,7 @@ def answer_counts(items: Iterable[ItemRecord]) -> list[AnswerCounts]:
                 no=sum(1 for said_yes, _ in verdicts if not said_yes),
                 no_right=sum(1 for said_yes, ok in verdicts if not said_yes and ok),
                 decided_by=tuple(decided.most_common()),
-                samples=kinds[(model, dataset, arm)],
+                samples=bool(found[0].get("samples")),
             )
         )
     return rows
