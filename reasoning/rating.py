@@ -21,21 +21,15 @@ from reasoning.calls import Step
 from reasoning.events import TraceBlock
 from reasoning.llm import LLMError, LLMResponse
 from reasoning.scope import Candidate, RunScope
-from reasoning.trace import render_tool_calls, step_text
+from reasoning.trace import output_text, step_text
 from reasoning.verdicts import parse_result, parse_verdict, parse_winner
 
 _DIRECT = "(none: this answer was written directly, without a separate worked solution)"
 
 
 def _answer_text(candidate: Candidate) -> str:
-    """What the judge is shown as the answer: its text, and its tool calls when it makes
-    them (one ``Tool call: name(arguments)`` line each)."""
-    final = candidate.final
-    if final is None:
-        return ""
-    if final.tool_calls:
-        return f"{final.text.strip()}\n{render_tool_calls(final.tool_calls)}".strip()
-    return final.text
+    """What the judge is shown as the answer: its text and any tool calls it makes."""
+    return output_text(candidate.final) if candidate.final is not None else ""
 
 
 async def rate_absolute(scope: RunScope, candidate: Candidate, scores: dict[int, float]) -> None:

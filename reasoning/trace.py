@@ -19,13 +19,18 @@ THINKING_START = "[the model's own thinking]"
 THINKING_END = "[end of the model's own thinking]"
 
 
-def step_text(response: LLMResponse) -> str:
-    """The block text of a finished call: marked thinking (if any), then the output
-    (its tool calls, one line each, after any text)."""
+def output_text(response: LLMResponse) -> str:
+    """A reply's output as text: its text, then its tool calls, one line each."""
     text = response.text.strip()
     if response.tool_calls:
         text = f"{text}\n{render_tool_calls(response.tool_calls)}".strip()
-    text = text or "(no text)"
+    return text
+
+
+def step_text(response: LLMResponse) -> str:
+    """The block text of a finished call: marked thinking (if any), then the output
+    (:func:`output_text`)."""
+    text = output_text(response) or "(no text)"
     if response.reasoning.strip():
         return f"{THINKING_START}\n{response.reasoning.strip()}\n{THINKING_END}\n\n{text}"
     return text
