@@ -12,7 +12,8 @@ are equal. Keys ignore markup (LaTeX ``\\text{}``, markdown emphasis, ``$``), ca
 spacing; numbers are compared by value, whatever their form: ``1,000``, ``$1000.00``,
 ``1000 dollars``, ``50%`` (as 50), ``3/4``, ``\\frac{3}{4}`` and ``0.75`` are one answer
 each; an equation's right side counts (``x = 5`` is 5); a lone option letter in any
-dress (``(B)``, ``B)``, ``Option B``) is that letter.
+dress (``(B)``, ``B)``, ``Option B``) is that letter. A format's placeholder copied as
+the answer (``Answer: <value>``, ``\\boxed{<your answer>}``) is no answer: its key is empty.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ _NUMBER = re.compile(
 )
 _FRAC = re.compile(r"\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(-?\d+)\s*\}")
 _LETTER = re.compile(r"^(?:option|choice)?\s*[(\[]?([a-z])[)\].:]?$")
+_PLACEHOLDER = re.compile(
+    r"^[<\[]\s*(?:your\s+|the\s+|final\s+)*"
+    r"(?:value|answer|number|result|count|solution|letter|option|choice|n|x)"
+    r"(?:\s+here)?\s*[>\]]$"
+)
 _ANSWER_REQUEST = re.compile(
     r"\banswer\s*:|\\boxed|final\s+answer|\banswer\s+(?:line|in\s+the\s+form)", re.IGNORECASE
 )
@@ -122,7 +128,7 @@ def normalise_answer(answer: str) -> str:
     ``"\\text{Paris}"`` and ``"paris"`` give ``"paris"``.
     """
     value = _clean(answer)
-    if not value:
+    if not value or _PLACEHOLDER.match(value):
         return ""
     letter = _LETTER.match(value)
     if letter:

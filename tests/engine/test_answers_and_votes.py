@@ -66,6 +66,14 @@ def test_stated_forms_and_the_last_number_fallback() -> None:
     assert line is not None and (line.key, line.form, line.stated) == ("12", "answer_line", True)
 
 
+def test_a_copied_placeholder_is_no_answer() -> None:
+    for text in ("Answer: <value>", "Answer: <your answer>", "\\boxed{<number>}", "Answer: [N]"):
+        assert stated_answer(text) is None and find_answer(text) is None, text
+    earlier = find_answer("\\boxed{5}\nAnswer: <value>")
+    assert earlier is not None and (earlier.key, earlier.form) == ("5", "boxed")
+    assert normalise_answer("<b>") == "<b>"  # a tag is an answer; a placeholder word is not
+
+
 def test_an_answer_is_expected_when_asked_for_or_when_the_solution_reached_one() -> None:
     assert expects_answer("Solve it. End with 'Answer: <n>'.", None)
     assert expects_answer("Put the result in \\boxed{}.", None)
@@ -111,6 +119,15 @@ async def test_a_reply_without_an_answer_is_retried_once_insisting_on_the_form()
     assert result.metadata["answers_retried"] == [1]
     assert result.metadata["answers_failed"] == []
     assert result.metadata["upstream_calls"] == 3 + 3 + 1 + 2  # plans, executions, refine, finals
+
+
+async def test_a_final_that_copies_the_formats_placeholder_is_retried() -> None:
+    client = ScriptedClient(latency=0.001)
+    client.on("final", lambda call: "Answer: <number>" if call.ordinal == 1 else "Answer: 42")
+    result = finished(await collect(client, request(CePOConfig(bestofn_n=1), messages=ASKS)))
+    assert len(client.of("final")) == 2
+    assert result.answer == "Answer: 42"
+    assert result.metadata["answers_retried"] == [1] and result.metadata["answers_failed"] == []
 
 
 async def test_a_candidate_with_no_answer_after_the_retry_is_left_out_and_not_rated() -> None:
