@@ -15,6 +15,7 @@ import math
 
 import pytest
 
+from bench.accuracy.plot import cost_curves
 from bench.accuracy.stats import (
     PairedTable,
     mcnemar_exact_p,
@@ -24,6 +25,7 @@ from bench.accuracy.stats import (
     wilson_interval,
     z_value,
 )
+from bench.accuracy.summary import ArmSummary
 
 
 @pytest.mark.parametrize(
@@ -126,3 +128,14 @@ def test_min_detectable_difference_shrinks_with_n_and_handles_edges() -> None:
     assert min_detectable_difference(100, 0.0) is None
     assert min_detectable_difference(0, 0.2) is None
     assert min_detectable_difference(2, 0.2) is None
+
+
+def test_the_plot_draws_cepo_and_self_consistency_as_two_cost_curves() -> None:
+    def arm(name: str, tokens: float) -> ArmSummary:
+        return ArmSummary("m", "gsm8k", name, 10, 5, 0, (0.2, 0.8), 1.0, tokens, None, 1.0, 1.0)
+
+    arms = [arm("baseline", 300), arm("low", 1300), arm("medium", 5700), arm("sc27", 7900)]
+    arms.append(arm("sc6", 1700))
+    lines = {style: [a.arm for a in line] for style, line in cost_curves(arms)}
+    assert lines == {"-": ["baseline", "low", "medium"], "--": ["baseline", "sc6", "sc27"]}
+    assert cost_curves([arm("baseline", 300), arm("low", 1300)]) == [("-", arms[:2])]

@@ -83,6 +83,11 @@ def _split_specs(text: str) -> list[str]:
     return [spec.strip() for spec in specs if spec.strip()]
 
 
+def is_self_consistency(name: str) -> bool:
+    """Whether ``name`` is a self-consistency arm (``sc<k>``); no other arm may be named so."""
+    return _SC.match(name) is not None
+
+
 def parse_arm(spec: str) -> Arm:
     """One arm from ``baseline``, a preset name, ``sc<k>``, or ``NAME=JSON``."""
     if spec == BASELINE:
@@ -100,7 +105,7 @@ def parse_arm(spec: str) -> Arm:
         raise ArmError(
             f"unknown arm {spec!r}: use baseline, {', '.join(PRESETS)} or NAME=JSON overrides"
         )
-    if not _NAME.match(name) or name == BASELINE or name in PRESETS or _SC.match(name):
+    if not _NAME.match(name) or name == BASELINE or name in PRESETS or is_self_consistency(name):
         raise ArmError(f"arm name {name!r} is reserved or not a plain identifier")
     try:
         overrides = json.loads(payload)

@@ -2,8 +2,10 @@
 
 x is the mean number of completion tokens per item (everything the upstream generated
 for the item, reasoning included), y the accuracy with its Wilson interval as an error
-bar; the arms of one dataset are joined in table order. No pyplot global state is used,
-so it is safe to call from tests and threads.
+bar. Each dataset has one colour and two lines, each in order of tokens: a solid one
+through the baseline and the CePO arms, a dashed one through the baseline and the
+self-consistency arms (``sc<k>``), so each method's cost curve reads on its own. No pyplot
+global state is used, so it is safe to call from tests and threads.
 """
 
 from __future__ import annotations
@@ -13,9 +15,23 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
+from bench.accuracy.arms import BASELINE, is_self_consistency
 from bench.accuracy.summary import ArmSummary
+
+
+def cost_curves(arms: Sequence[ArmSummary]) -> list[tuple[str, list[ArmSummary]]]:
+    """The lines to draw: ``(linestyle, arms in order of tokens)``, baseline in both."""
+    sc = [a for a in arms if a.arm == BASELINE or is_self_consistency(a.arm)]
+    other = [a for a in arms if not is_self_consistency(a.arm)]
+    lines = [("-", other), ("--", sc)]
+    return [
+        (style, sorted(group, key=lambda a: a.completion_tokens or 0.0))
+        for style, group in lines
+        if len(group) > 1
+    ]
 
 
 def plot_accuracy_vs_tokens(summaries: Sequence[ArmSummary], path: Path) -> bool:
@@ -36,7 +52,18 @@ def plot_accuracy_vs_tokens(summaries: Sequence[ArmSummary], path: Path) -> bool
         below = [arm.accuracy - arm.interval[0] for arm in arms]
         above = [arm.interval[1] - arm.accuracy for arm in arms]
         label = f"{dataset} ({model})" if several_models else dataset
-        axes.errorbar(xs, ys, yerr=[below, above], marker="o", capsize=3, label=label)
+        bars = axes.errorbar(
+            xs, ys, yerr=[below, above], marker="o", capsize=3, linestyle="none", label=label
+        )
+        colour = bars.lines[0].get_color()
+        for style, line in cost_curves(arms):
+            axes.plot(
+                [a.completion_tokens or 0.0 for a in line],
+                [a.accuracy for a in line],
+                linestyle=style,
+                color=colour,
+                linewidth=1.2,
+            )
         for arm, x, y in zip(arms, xs, ys, strict=True):
             axes.annotate(arm.arm, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
     axes.set_xscale("log")
@@ -47,7 +74,12 @@ def plot_accuracy_vs_tokens(summaries: Sequence[ArmSummary], path: Path) -> bool
     axes.set_ylabel("accuracy (95% Wilson interval)")
     axes.set_ylim(0.0, 1.05)
     axes.grid(True, alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
+    handles, _ = axes.get_legend_handles_labels()
+    handles += [
+        Line2D([], [], color="grey", linestyle="-", label="baseline and CePO"),
+        Line2D([], [], color="grey", linestyle="--", label="baseline and self-consistency"),
+    ]
+    axes.legend(handles=handles, loc="upper left", fontsize=8)
     axes.set_title("Accuracy against tokens per item")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
