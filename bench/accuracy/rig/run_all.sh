@@ -43,6 +43,8 @@ stop_pair() {  # pair k >= 2: its proxy and llama-server
   kill $(cat $G/proxy$1.pid $G/llama$1.pid 2>/dev/null) 2>/dev/null; rm -f $G/proxy$1.pid $G/llama$1.pid
 }
 stop() {  # every pair, those of earlier runs with more shards included
+  # serve.sh's proxy.pid is the subshell that started the proxy, which is its child
+  pkill -P "$(cat $G/proxy.pid 2>/dev/null)" 2>/dev/null
   kill "$(cat $G/proxy.pid)" "$(cat $G/llama.pid)" 2>/dev/null
   for f in $G/llama[0-9]*.pid; do [ -e "$f" ] || continue; f=${f#$G/llama}; stop_pair "${f%.pid}"; done
   sleep 3
