@@ -32,7 +32,7 @@ from bench.accuracy.datasets import (
 )
 from bench.accuracy.records import ItemRecord, ResultsWriter, done_keys, read_results
 from bench.accuracy.report import END_MARKER, START_MARKER, ReportError, replace_section
-from tests.servers import serve_in_thread
+from tests.servers import serve_in_thread, unused_loopback_url
 
 MODEL = "tiny-model"
 
@@ -204,6 +204,79 @@ def test_run_records_every_pair_and_resumes(
     assert scripted.bodies == []
 
 
+def test_two_base_urls_share_the_requests_and_resume(
+    all_items: dict[str, Item], tmp_path: Path
+) -> None:
+    fail_once: set[tuple[str, int, str]] = set()
+    lock = threading.Lock()
+    first, second = (ScriptedProxy(all_items, fail_once=fail_once, lock=lock) for _ in "ab")
+    out = tmp_path / "two.jsonl"
+    expected_indices = select_indices("gsm8k", 1319, (0, 60), sample=3, seed=7)
+    fail_once.add(("gsm8k", expected_indices[1], "baseline"))
+    with (
+        serve_in_thread(first.app(), lifespan="off") as first_url,
+        serve_in_thread(second.app(), lifespan="off") as second_url,
+    ):
+        args = _run_args(first_url + "/v1", out, "--base-url", second_url + "/v1")
+        assert cli.main(args) == 0
+
+        # Both proxies were asked, and between them every pair exactly once.
+        assert first.bodies and second.bodies
+        assert len(first.bodies) + len(second.bodies) == 27
+        runs, items = read_results(out)
+        assert len(runs) == 1 and len(items) == 27
+        assert len({it.key for it in items}) == 27
+        assert runs[0].base_url == first_url + "/v1"
+        assert runs[0].base_urls == [first_url + "/v1", second_url + "/v1"]
+        assert f"--base-url {second_url}/v1" in runs[0].command
+        assert [it.key for it in items if it.error is not None] == [
+            ("gsm8k", expected_indices[1], "baseline")
+        ]
+        for it in items:
+            if it.error is None:
+                assert it.correct is (it.arm != "baseline" or it.index % 3 != 0)
+                assert it.method == ("answer_line" if it.arm == "baseline" else "boxed")
+
+        # Rerun: only the failed pair is asked again, of either proxy.
+        first.bodies.clear()
+        second.bodies.clear()
+        assert cli.main(args) == 0
+        assert len(first.bodies) + len(second.bodies) == 1
+        runs, items = read_results(out)
+        assert len(runs) == 2 and len(items) == 28
+        assert items[-1].error is None and items[-1].correct is True
+
+        # Nothing is left, and a single base URL resumes the same file.
+        first.bodies.clear()
+        second.bodies.clear()
+        assert cli.main(_run_args(second_url + "/v1", out)) == 0
+        assert first.bodies == [] and second.bodies == []
+    assert read_results(out)[0][-1].base_urls == [second_url + "/v1"]
+
+
+def test_a_refusing_base_url_is_set_aside(
+    proxy: tuple[ScriptedProxy, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted, url = proxy
+    dead = unused_loopback_url() + "/v1"
+    out = tmp_path / "dead.jsonl"
+    assert cli.main(_run_args(url, out, "--base-url", dead)) == 0
+
+    # Only the tasks leased before the first refusal went to the dead proxy.
+    _, items = read_results(out)
+    failed = [it for it in items if it.error is not None]
+    assert len(items) == 27 and 1 <= len(failed) <= 3
+    assert all((it.error or "").startswith("APIConnectionError") for it in failed)
+    assert len(scripted.bodies) == 27 - len(failed)
+    assert f"{dead} refused a connection: set aside" in capsys.readouterr().err
+
+    # The live proxy alone finishes the file.
+    scripted.bodies.clear()
+    assert cli.main(_run_args(url, out)) == 0
+    assert len(scripted.bodies) == len(failed)
+    assert all(it.error is None for it in read_results(out)[1][27:])
+
+
 def test_report_updates_only_the_marked_section(
     proxy: tuple[ScriptedProxy, str], tmp_path: Path
 ) -> None:
@@ -320,6 +393,20 @@ def test_done_keys_need_same_model_prompt_and_no_error(tmp_path: Path) -> None:
     records = [record(MODEL, 0), record("other-model", 1), record(MODEL, 1, error="boom")]
     assert done_keys(records, MODEL, hashes) == {("letters", 0, "low")}
     assert done_keys(records, MODEL, {("letters", 0): "changed prompt"}) == set()
+
+
+def test_run_lines_read_with_or_without_base_urls(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    old = {
+        "kind": "run", "command": "python -m bench.accuracy run", "base_url": "http://a/v1",
+        "model": MODEL, "datasets": ["letters"], "arms": ["baseline"], "sample": None,
+        "seed": 0, "indices": None, "allow_holdout": False, "max_tokens": None,
+        "temperature": None, "selected": {"letters": [1]}, "started_at": 1.0,
+    }  # fmt: skip
+    path.write_text(json.dumps(old) + "\n" + json.dumps({**old, "base_urls": ["x", "y"]}) + "\n")
+    runs, _ = read_results(path)
+    assert [run.base_url for run in runs] == ["http://a/v1", "http://a/v1"]
+    assert [run.base_urls for run in runs] == [[], ["x", "y"]]
 
 
 def test_results_file_survives_a_torn_last_line(tmp_path: Path) -> None:

@@ -55,7 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run items through arms, appending to a JSONL file")
-    run.add_argument("--base-url", required=True, help="the proxy, e.g. http://127.0.0.1:8000/v1")
+    run.add_argument(
+        "--base-url",
+        action="append",
+        required=True,
+        help="the proxy, e.g. http://127.0.0.1:8000/v1; given more than once, requests are "
+        "spread across the proxies (each (item, arm) to the one with the fewest in flight)",
+    )
     run.add_argument("--model", required=True, help="upstream model id (CePO arms use cepo-<id>)")
     run.add_argument(
         "--datasets", default="gsm8k,letters", help="comma-separated: gsm8k, cruxeval, letters"
@@ -158,7 +164,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.sample is not None and args.sample < 1:
         raise UsageError("--sample must be at least 1")
     config = RunConfig(
-        base_url=args.base_url,
+        base_urls=tuple(dict.fromkeys(args.base_url)),
         model=args.model,
         datasets=parse_dataset_names(args.datasets),
         arms=parse_arms(args.arms),

@@ -78,7 +78,11 @@ class ItemRecord:
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
-    """How a run was started: enough to repeat it exactly."""
+    """How a run was started: enough to repeat it exactly.
+
+    ``base_url`` is the first proxy; ``base_urls`` every proxy the run spread its requests
+    across, in the order given (empty in lines written before a run could have several).
+    """
 
     command: str
     base_url: str
@@ -93,6 +97,7 @@ class RunRecord:
     temperature: float | None
     selected: dict[str, list[int]] = field(default_factory=dict)
     started_at: float = 0.0
+    base_urls: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         """One JSON line (without the newline), tagged ``"kind": "run"``."""

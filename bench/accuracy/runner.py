@@ -8,9 +8,10 @@ Contract of :func:`run_accuracy`:
   finished (item, arm), flushed as it completes;
 * (item, arm) pairs already done in the file (see :mod:`bench.accuracy.records`) are
   skipped; failed requests are recorded with their error and retried by the next run;
-* at most ``concurrency`` requests are in flight (a fixed pool of workers in one task
-  group); cancelling the run (Ctrl-C) cancels them, and every finished line is kept;
-* the SDK client is closed on every path.
+* at most ``concurrency`` (item, arm) tasks are in flight (a fixed pool of workers in one
+  task group), spread across ``base_urls`` by :class:`bench.accuracy.proxies.Proxies`;
+  cancelling the run (Ctrl-C) cancels them, and every finished line is kept;
+* the SDK clients are closed on every path.
 
 Non-streaming requests are used: the response's ``usage`` and its ``cepo`` object
 (upstream calls, candidates, ratings) are read defensively via ``model_extra``, so a
@@ -41,6 +42,7 @@ from bench.accuracy.datasets import (
     select_indices,
     select_items,
 )
+from bench.accuracy.proxies import Proxies
 from bench.accuracy.records import ItemRecord, ResultsWriter, RunRecord, done_keys, read_results
 from bench.accuracy.scoring import score_reply
 
@@ -50,9 +52,10 @@ _MAX_ERROR_CHARS = 500
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
-    """Everything one ``run`` needs. ``command`` is recorded verbatim (secrets already masked)."""
+    """Everything one ``run`` needs. ``command`` is recorded verbatim (secrets already masked).
+    ``base_urls``: the proxies requests are spread across (at least one)."""
 
-    base_url: str
+    base_urls: tuple[str, ...]
     model: str
     datasets: list[DatasetName]
     arms: list[Arm]
@@ -151,7 +154,7 @@ def _base_record(item: Item, arm: Arm, config: RunConfig) -> ItemRecord:
         request_model=arm.request_model(config.model, config.model_prefix),
         prompt_hash=item.prompt_hash,
         expected=item.expected,
-        temperature=config.temperature,
+        temperature=arm.temperature if arm.samples is not None else config.temperature,
     )
 
 
@@ -160,6 +163,7 @@ def _with(record: ItemRecord, **changes: Any) -> ItemRecord:
 
 
 async def _ask(client: openai.AsyncOpenAI, item: Item, arm: Arm, config: RunConfig) -> ItemRecord:
+    """The record of ``item`` under ``arm``; a failed request raises its ``openai.OpenAIError``."""
     if arm.samples is not None:
         return await _ask_samples(client, item, arm, config)
     options = arm.request_options()
@@ -168,30 +172,31 @@ async def _ask(client: openai.AsyncOpenAI, item: Item, arm: Arm, config: RunConf
     if config.temperature is not None:
         options["temperature"] = config.temperature
     started = time.perf_counter()
-    try:
-        response = await client.chat.completions.create(
-            model=arm.request_model(config.model, config.model_prefix),
-            messages=[{"role": "user", "content": item.prompt}],
-            **options,
-        )
-    except openai.OpenAIError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
-        return _with(
-            _base_record(item, arm, config), error=error, latency_s=time.perf_counter() - started
-        )
+    response = await client.chat.completions.create(
+        model=arm.request_model(config.model, config.model_prefix),
+        messages=[{"role": "user", "content": item.prompt}],
+        **options,
+    )
     return _record_from_response(item, arm, config, response, time.perf_counter() - started)
+
+
+def _failure_record(
+    item: Item, arm: Arm, config: RunConfig, exc: openai.OpenAIError, latency: float
+) -> ItemRecord:
+    error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
+    return _with(_base_record(item, arm, config), error=error, latency_s=latency)
 
 
 async def _ask_samples(
     client: openai.AsyncOpenAI, item: Item, arm: Arm, config: RunConfig
 ) -> ItemRecord:
     """A self-consistency arm: ``arm.samples`` plain requests at the arm's temperature,
-    all at once; the record is the majority answer's (see :func:`majority_sample`)."""
+    all at once; the record is the majority answer's (see :func:`majority_sample`). The
+    first failed sample's ``openai.OpenAIError`` is raised (the others are cancelled)."""
     assert arm.samples is not None
     options: dict[str, Any] = {"temperature": arm.temperature}
     if config.max_tokens is not None:
         options["max_tokens"] = config.max_tokens
-    base = replace(_base_record(item, arm, config), temperature=arm.temperature)
     started = time.perf_counter()
     failure: BaseException | None = None
     try:
@@ -209,8 +214,7 @@ async def _ask_samples(
     except* openai.OpenAIError as group_error:
         failure = group_error.exceptions[0]
     if failure is not None:
-        error = f"{type(failure).__name__}: {failure}"[:_MAX_ERROR_CHARS]
-        return _with(base, error=error, latency_s=time.perf_counter() - started)
+        raise failure
     latency = time.perf_counter() - started
     samples: list[dict[str, Any]] = []
     texts: list[str] = []
@@ -235,7 +239,7 @@ async def _ask_samples(
         )
     chosen = majority_sample(samples)
     return _with(
-        base,
+        _base_record(item, arm, config),
         answer=texts[chosen] if chosen is not None else texts[0],
         extracted=samples[chosen]["extracted"] if chosen is not None else None,
         method=samples[chosen]["method"] if chosen is not None else "none",
@@ -290,6 +294,8 @@ async def run_accuracy(
     """Run the configured selection through every arm, appending results to ``config.out``."""
     if config.concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    if not config.base_urls:
+        raise ValueError("at least one base URL is needed")
     planned = plan_items(config)
     summary = RunSummary(
         selected={name: [it.index for it in items] for name, items in planned.items()}
@@ -308,57 +314,64 @@ async def run_accuracy(
                 else:
                     jobs.append((item, arm))
     total = len(jobs)
+    spread = f" across {len(config.base_urls)} proxies" if len(config.base_urls) > 1 else ""
     progress(
         f"{summary.planned} (item, arm) pairs planned, "
-        f"{summary.skipped} already done, {total} to run"
+        f"{summary.skipped} already done, {total} to run{spread}"
     )
-    client = openai.AsyncOpenAI(
-        base_url=config.base_url,
+    async with Proxies(
+        config.base_urls,
         api_key=config.api_key,
         timeout=config.timeout,
         max_retries=config.max_retries,
-    )
-    with ResultsWriter(config.out) as writer:
-        writer.write(
-            RunRecord(
-                command=config.command,
-                base_url=config.base_url,
-                model=config.model,
-                datasets=list(config.datasets),
-                arms=[arm.name for arm in config.arms],
-                sample=config.sample,
-                seed=config.seed,
-                indices=config.indices,
-                allow_holdout=config.allow_holdout,
-                max_tokens=config.max_tokens,
-                temperature=config.temperature,
-                selected=summary.selected,
-                started_at=time.time(),
-            )
-        )
-
-        async def worker() -> None:
-            while jobs:
-                item, arm = jobs.popleft()
-                record = await _ask(client, item, arm, config)
-                writer.write(record)
-                summary.recorded += 1
-                if record.error is not None:
-                    summary.failed += 1
-                    verdict = f"error: {record.error}"
-                else:
-                    summary.correct += bool(record.correct)
-                    verdict = "right" if record.correct else "wrong"
-                    verdict += f" ({record.extracted} vs {item.expected})"
-                progress(
-                    f"[{summary.recorded}/{total}] {item.dataset}#{item.index} {arm.name}: "
-                    f"{verdict} in {record.latency_s or 0.0:.1f}s"
+        progress=progress,
+    ) as proxies:
+        with ResultsWriter(config.out) as writer:
+            writer.write(
+                RunRecord(
+                    command=config.command,
+                    base_url=config.base_urls[0],
+                    model=config.model,
+                    datasets=list(config.datasets),
+                    arms=[arm.name for arm in config.arms],
+                    sample=config.sample,
+                    seed=config.seed,
+                    indices=config.indices,
+                    allow_holdout=config.allow_holdout,
+                    max_tokens=config.max_tokens,
+                    temperature=config.temperature,
+                    selected=summary.selected,
+                    started_at=time.time(),
+                    base_urls=list(config.base_urls),
                 )
+            )
 
-        try:
+            async def worker() -> None:
+                while jobs:
+                    item, arm = jobs.popleft()
+                    with proxies.lease() as proxy:
+                        started = time.perf_counter()
+                        try:
+                            record = await _ask(proxy.client, item, arm, config)
+                        except openai.OpenAIError as exc:
+                            proxies.failed(proxy, exc)
+                            latency = time.perf_counter() - started
+                            record = _failure_record(item, arm, config, exc, latency)
+                    writer.write(record)
+                    summary.recorded += 1
+                    if record.error is not None:
+                        summary.failed += 1
+                        verdict = f"error: {record.error}"
+                    else:
+                        summary.correct += bool(record.correct)
+                        verdict = "right" if record.correct else "wrong"
+                        verdict += f" ({record.extracted} vs {item.expected})"
+                    progress(
+                        f"[{summary.recorded}/{total}] {item.dataset}#{item.index} {arm.name}: "
+                        f"{verdict} in {record.latency_s or 0.0:.1f}s"
+                    )
+
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(config.concurrency, max(total, 1))):
                     group.create_task(worker())
-        finally:
-            await client.close()
     return summary

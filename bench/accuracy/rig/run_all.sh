@@ -7,7 +7,17 @@
 # bench/accuracy/results/$TAG-*.jsonl.gz are unpacked there, so a session continues the last.
 # Env:
 #   BUDGET            seconds this command may take (default 560; keep it under the call's limit)
-#   NP                llama-server slots (default 128); CONC harness concurrency (default NP)
+#   NP                llama-server slots (default 128); CONC harness concurrency, over all
+#                     shards (default NP times the shards in use)
+#   SHARDS            llama-server + proxy pairs on the one GPU (default 2). One llama-server
+#                     works its slots from one main thread, which held a 128-slot server at
+#                     one core with the GPU half idle; the harness spreads its requests over
+#                     the pairs' proxies (--base-url once per pair). Pair k >= 2 listens on
+#                     8089+k (llama-server) and 7999+k (proxy), logs to $G/llama<k>.log and
+#                     $G/proxy<k>.log; the first is serve.sh's (8090, 8000). A pair that does
+#                     not come up or answer is stopped and left out (the run goes on with the
+#                     others); it is not tried again under the same settings until
+#                     $G/shard<k>.failed is removed.
 #   BACKEND_SAMPLING  1 (default): llama-server samples on the GPU (--backend-sampling). The
 #                     default CPU sampler walks the 152k-token vocabulary once per sequence
 #                     and step on one core, which capped the 128-slot run at ~10 steps/s
@@ -15,9 +25,11 @@
 #   CACHE_RAM         llama-server --cache-ram in MiB (default 0: no host prompt cache)
 #   ALONE=1           first, one request per preset with nothing else in flight
 #   TAG               file names (default llamacpp-cuda-h200-qwen2.5-coder-1.5b-q4km)
-# Every 20 s, CPU per process and llama-server's token counters go to $OUT/monitor.log.
+# Every 20 s, CPU per process and each llama-server's token counters go to $OUT/monitor.log
+# (the first's lines as they come, pair k's prefixed with "llama<k> ").
 set -u
-G=/tmp/g; BUDGET=${BUDGET:-560}; NP=${NP:-128}; CONC=${CONC:-$NP}
+G=/tmp/g; BUDGET=${BUDGET:-560}; NP=${NP:-128}; SHARDS=${SHARDS:-2}; PROJ=${PROJ:-$PWD}
+KEY=$(cat $G/bin/model.key)
 TAG=${TAG:-llamacpp-cuda-h200-qwen2.5-coder-1.5b-q4km}
 export LLAMA_ARG_CACHE_RAM=${CACHE_RAM:-0} LLAMA_ARG_BACKEND_SAMPLING=${BACKEND_SAMPLING:-1}
 mkdir -p $G/results
@@ -27,12 +39,23 @@ for f in bench/accuracy/results/$TAG-*.jsonl.gz; do
 done
 for _ in $(seq 150); do [ -f $G/build.done ] && break; sleep 3; done
 echo "build: $(cat $G/build.done 2>/dev/null) after ${SECONDS}s"
-stop() { kill "$(cat $G/proxy.pid)" "$(cat $G/llama.pid)" 2>/dev/null; sleep 3; }
-setup() { echo "np=$NP backend_sampling=$LLAMA_ARG_BACKEND_SAMPLING cache_ram=$LLAMA_ARG_CACHE_RAM"; }
+stop_pair() {  # pair k >= 2: its proxy and llama-server
+  kill $(cat $G/proxy$1.pid $G/llama$1.pid 2>/dev/null) 2>/dev/null; rm -f $G/proxy$1.pid $G/llama$1.pid
+}
+stop() {  # every pair, those of earlier runs with more shards included
+  # serve.sh's proxy.pid is the subshell that started the proxy, which is its child
+  pkill -P "$(cat $G/proxy.pid 2>/dev/null)" 2>/dev/null
+  kill "$(cat $G/proxy.pid)" "$(cat $G/llama.pid)" 2>/dev/null
+  for f in $G/llama[0-9]*.pid; do [ -e "$f" ] || continue; f=${f#$G/llama}; stop_pair "${f%.pid}"; done
+  sleep 3
+}
+setup() {
+  echo "np=$NP backend_sampling=$LLAMA_ARG_BACKEND_SAMPLING cache_ram=$LLAMA_ARG_CACHE_RAM shards=$SHARDS"
+}
 if [ -f $G/setup ] && [ "$(cat $G/setup)" != "$(setup)" ]; then stop; fi  # other settings: restart
-probe() {  # one sampled completion straight from llama-server
-  curl -sf --max-time 60 127.0.0.1:8090/v1/chat/completions -H 'Content-Type: application/json' \
-    -d '{"messages":[{"role":"user","content":"Say hi."}],"max_tokens":8,"temperature":0.7}' \
+probe() {  # one sampled completion from llama-server or a proxy on port $1 (default 8090)
+  curl -sf --max-time 60 127.0.0.1:${1:-8090}/v1/chat/completions -H 'Content-Type: application/json' \
+    -d '{"model":"'"$KEY"'","messages":[{"role":"user","content":"Say hi."}],"max_tokens":8,"temperature":0.7}' \
     | grep -q '"content"'
 }
 serve() { NP=$NP bash $G/bin/serve.sh && probe; }
@@ -42,16 +65,53 @@ if ! serve; then
   stop; export LLAMA_ARG_BACKEND_SAMPLING=0; serve || exit 1
 fi
 setup > $G/setup; echo "llama-server: $(setup)"
+up() { curl -sf "$1" > /dev/null; }
+pair() {  # pair k >= 2 up and answering, started as serve.sh starts the first (same flags, env)
+  local k=$1 llama=$((8089 + $1)) proxy=$((7999 + $1)) pid
+  if ! up 127.0.0.1:$llama/health; then
+    setsid nohup $G/llama.cpp/build/bin/llama-server -m $G/$KEY.gguf --alias "$KEY" --host 127.0.0.1 \
+      --port $llama -ngl 99 -np $NP -c $((NP * 8192)) -fa on --jinja --metrics > $G/llama$k.log 2>&1 < /dev/null &
+    pid=$!; echo $pid > $G/llama$k.pid
+    for _ in $(seq 120); do up 127.0.0.1:$llama/health && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+  fi
+  up 127.0.0.1:$llama/health && probe $llama || { echo "llama-server $k (127.0.0.1:$llama) does not answer:"; tail -20 $G/llama$k.log; return 1; }
+  if ! up 127.0.0.1:$proxy/health; then
+    (cd "$PROJ" || exit 1  # then "&" backgrounds the proxy alone: $! is the proxy's pid
+     PYTHONPATH=$G/site:$PROJ CEPO_UPSTREAM_BASE_URL=http://127.0.0.1:$llama/v1 CEPO_UPSTREAM_KIND=llamacpp \
+      CEPO_UPSTREAM_MAX_CONCURRENCY=${CEPO_UPSTREAM_MAX_CONCURRENCY:-$NP} CEPO_MAX_CONCURRENT_REASONING=${CEPO_MAX_CONCURRENT_REASONING:-512} \
+      CEPO_REASONING_QUEUE_TIMEOUT=${CEPO_REASONING_QUEUE_TIMEOUT:-600} CEPO_UPSTREAM_CONTEXT_LENGTH=8192 \
+      CEPO_REQUEST_TIMEOUT=${CEPO_REQUEST_TIMEOUT:-1800} CEPO_LOG_FORMAT=json \
+      setsid nohup python3 -m server serve --host 127.0.0.1 --port $proxy > $G/proxy$k.log 2>&1 < /dev/null & echo $! > $G/proxy$k.pid)
+    for _ in $(seq 60); do up 127.0.0.1:$proxy/health && break; sleep 0.5; done
+  fi
+  up 127.0.0.1:$proxy/health && probe $proxy || { echo "proxy $k (127.0.0.1:$proxy) does not answer:"; tail -30 $G/proxy$k.log; return 1; }
+}
+PAIRS=1; BASES=""  # pairs in use; the harness's --base-url beyond eval.sh's (the first proxy)
+for k in $(seq 2 "$SHARDS"); do
+  if [ "$(cat $G/shard$k.failed 2>/dev/null)" = "$(setup)" ]; then
+    echo "pair $k failed before under these settings; left out (rm $G/shard$k.failed to retry)"
+  elif pair $k; then
+    PAIRS="$PAIRS $k"; BASES="$BASES --base-url http://127.0.0.1:$((7999 + k))/v1"; rm -f $G/shard$k.failed
+  else
+    echo "pair $k stopped; going on without it"; stop_pair $k; setup > $G/shard$k.failed
+  fi
+done
+CONC=${CONC:-$((NP * $(echo $PAIRS | wc -w)))}
+echo "pairs in use: $PAIRS; harness concurrency $CONC"
 (nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 15 \
   > "$OUT/gpu-$(date +%H%M).csv" 2>&1 &)
 (while sleep 20; do
-   date +%T; top -b -n1 -o %CPU | sed -n '8,12p'
-   curl -s 127.0.0.1:8090/metrics | grep -E '^llamacpp:(prompt_tokens_total|tokens_predicted_total|requests_processing|n_decode_total)'
+   date +%T; top -b -n1 -o %CPU | sed -n '8,14p'
+   for k in $PAIRS; do
+     prefix=""; [ "$k" = 1 ] || prefix="llama$k "
+     curl -s 127.0.0.1:$((8089 + k))/metrics | sed "s/^/$prefix/" \
+       | grep -E "^${prefix}llamacpp:(prompt_tokens_total|tokens_predicted_total|requests_processing|n_decode_total)"
+   done
  done > "$OUT/monitor.log" 2>&1 &)
 if [ "${ALONE:-0}" = 1 ]; then
   PYTHONPATH=$G/site:$PWD python3 bench/accuracy/rig/alone.py 7 | tee "$OUT/alone.jsonl"
 fi
-COMMON="--concurrency $CONC --temperature 0 --max-tokens 1024"
+COMMON="$BASES --concurrency $CONC --temperature 0 --max-tokens 1024"
 REQ="baseline,low,medium,sc6,sc27"
 PAPER='paper={"bestofn_rating_type": "absolute", "selection_rule": "rating"}'
 VARS='medhot={"execution_temperature": 0.7, "planning_temperature": 0.7},'\
@@ -69,4 +129,5 @@ stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$PAPER" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$PAPER,$VARS" $COMMON
 for f in $G/results/*.jsonl; do gzip -c "$f" > "$OUT/$(basename "$f").gz"; done
 tail -c 3000 $G/proxy.log > "$OUT/proxy-tail.log"
+for k in $PAIRS; do [ "$k" = 1 ] || tail -c 3000 $G/proxy$k.log > "$OUT/proxy$k-tail.log"; done
 echo "done after ${SECONDS}s"; ls -la "$OUT"
