@@ -98,8 +98,11 @@ for k in $(seq 2 "$SHARDS"); do
 done
 CONC=${CONC:-$((NP * $(echo $PAIRS | wc -w)))}
 echo "pairs in use: $PAIRS; harness concurrency $CONC"
-(nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 15 \
-  > "$OUT/gpu-$(date +%H%M).csv" 2>&1 &)
+# the monitors of an earlier command write to its $OUT, which is gone: end them first
+kill $(cat $G/monitor.pids 2>/dev/null) 2>/dev/null
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 15 \
+  > "$OUT/gpu-$(date +%H%M).csv" 2>&1 &
+echo $! > $G/monitor.pids
 (while sleep 20; do
    date +%T; top -b -n1 -o %CPU | sed -n '8,14p'
    for k in $PAIRS; do
@@ -107,7 +110,8 @@ echo "pairs in use: $PAIRS; harness concurrency $CONC"
      curl -s 127.0.0.1:$((8089 + k))/metrics | sed "s/^/$prefix/" \
        | grep -E "^${prefix}llamacpp:(prompt_tokens_total|tokens_predicted_total|requests_processing|n_decode_total)"
    done
- done > "$OUT/monitor.log" 2>&1 &)
+ done > "$OUT/monitor.log" 2>&1) &
+echo $! >> $G/monitor.pids
 if [ "${ALONE:-0}" = 1 ]; then
   PYTHONPATH=$G/site:$PWD python3 bench/accuracy/rig/alone.py 7 | tee "$OUT/alone.jsonl"
 fi
