@@ -44,13 +44,15 @@ from reasoning.trace import step_text, thinking_text
 
 async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
     """Take ``candidate`` to a final answer (``candidate.final``) or drop it."""
-    executions = await _plan_and_execute(scope, candidate)
+    attempts = await _plan_and_execute(scope, candidate)
+    executions = [(number, execution) for number, _, execution in attempts]
     try:
         if executions:
             candidate.executions = executions
             candidate.execution_answers = [
                 (number, extract_final_answer(text)) for number, text in executions
             ]
+            candidate.plan_answers = [(number, _stated_key(plan)) for number, plan, _ in attempts]
             candidate.solution = await _refine(scope, candidate)
             stage = "final"
         else:
@@ -145,10 +147,15 @@ async def _retry_answer(
 # -- step 1 and 2: planning attempts ------------------------------------------------------
 
 
-async def _plan_and_execute(scope: RunScope, candidate: Candidate) -> list[tuple[int, str]]:
-    """Successful executions as ``(attempt, text)``, ordered by attempt number."""
+def _stated_key(text: str) -> str | None:
+    found = stated_answer(text)
+    return found.key if found is not None else None
+
+
+async def _plan_and_execute(scope: RunScope, candidate: Candidate) -> list[tuple[int, str, str]]:
+    """Successful attempts as ``(attempt, plan, execution)``, ordered by attempt number."""
     config = scope.config
-    successes: list[tuple[int, str]] = []
+    successes: list[tuple[int, str, str]] = []
     started = 0
 
     async with asyncio.TaskGroup() as group:
@@ -159,9 +166,9 @@ async def _plan_and_execute(scope: RunScope, candidate: Candidate) -> list[tuple
             group.create_task(attempt(started))
 
         async def attempt(number: int) -> None:
-            execution = await _attempt(scope, candidate, number)
-            if execution is not None:
-                successes.append((number, execution))
+            done = await _attempt(scope, candidate, number)
+            if done is not None:
+                successes.append((number, *done))
                 return
             scope.progress.attempt_rejected()
             if started < config.planning_m:
@@ -173,8 +180,9 @@ async def _plan_and_execute(scope: RunScope, candidate: Candidate) -> list[tuple
     return sorted(successes)
 
 
-async def _attempt(scope: RunScope, candidate: Candidate, number: int) -> str | None:
-    """One plan + execute attempt: the execution's text, or ``None`` if rejected."""
+async def _attempt(scope: RunScope, candidate: Candidate, number: int) -> tuple[str, str] | None:
+    """One plan + execute attempt: the plan's and the execution's text, or ``None`` if
+    rejected."""
     config = scope.config
     label = f"Candidate {candidate.number} · plan (attempt {number})"
     plan = await _attempt_call(
@@ -214,7 +222,7 @@ async def _attempt(scope: RunScope, candidate: Candidate, number: int) -> str | 
     if execution is None:
         return None
     scope.progress.execution_done()
-    return execution
+    return plan, execution
 
 
 async def _attempt_call(

@@ -352,6 +352,11 @@ class _Run:
                     for c in candidates
                     for attempt, key in c.execution_answers
                 ],
+                "plan_answers": [
+                    {"candidate": c.number, "attempt": attempt, "answer": key}
+                    for c in candidates
+                    for attempt, key in c.plan_answers
+                ],
             },
             answers_failed=[c.number for c in finished if c.answer_failed],
             answers_retried=[c.number for c in candidates if c.final_retried],

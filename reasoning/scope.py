@@ -45,13 +45,16 @@ class Candidate:
     ``answer_key`` and ``answer_form`` describe the answer found in ``final`` (see
     :mod:`reasoning.answers`); ``answer_failed`` is set when an answer was expected and
     none was stated, even after the one retry (``final_retried``).
-    ``execution_answers`` holds each successful execution's answer key, for the vote.
+    ``execution_answers`` holds each successful execution's answer key, for the vote;
+    ``plan_answers`` the answer its plan stated, if any (small models often solve the
+    problem in the plan), recorded for analysis only.
     """
 
     number: int
     approach: str | None = None
     executions: list[tuple[int, str]] = field(default_factory=list)
     execution_answers: list[tuple[int, str | None]] = field(default_factory=list)
+    plan_answers: list[tuple[int, str | None]] = field(default_factory=list)
     solution: str | None = None
     final: LLMResponse | None = None
     answer_key: str | None = None

@@ -28,8 +28,8 @@ from starlette.routing import Route
 from bench.accuracy import cli
 from bench.accuracy.arms import ArmError, parse_arm
 from bench.accuracy.datasets import load_dataset
-from bench.accuracy.records import read_results
-from bench.accuracy.rescore import answer_counts, rescore
+from bench.accuracy.records import ItemRecord, read_results
+from bench.accuracy.rescore import answer_counts, rescore, rescore_record
 from bench.accuracy.runner import majority_sample
 from tests.servers import serve_in_thread
 
@@ -227,3 +227,35 @@ def test_answer_counts_separate_what_was_produced_from_what_was_chosen(
         in printed
     )
     assert "| sc9 | 8 | 66.7% (48/72) | 2.00 |" in printed
+
+
+def test_pool_any_counts_the_answers_the_plans_stated_where_recorded() -> None:
+    selection: dict[str, Any] = {
+        "extracted_answers": [
+            {"candidate": 1, "answer": "5", "form": "answer_line", "failed": False},
+            {"candidate": 2, "answer": "6", "form": "answer_line", "failed": False},
+        ],
+        "execution_answers": [{"candidate": 1, "attempt": 1, "answer": "5"}],
+    }
+    record = ItemRecord(
+        "gsm8k",
+        0,
+        "medium",
+        MODEL,
+        f"cepo-{MODEL}",
+        "h",
+        "6",
+        answer="Answer: 5",
+        extracted="5",
+        method="answer_line",
+        correct=False,
+        cepo={"selection": selection, "ratings": []},
+    )
+    before = rescore_record(record)
+    assert before is not None and before["pool_any"] == (False, None)
+    selection["plan_answers"] = [
+        {"candidate": c, "attempt": a, "answer": "6"} for c in (1, 2) for a in (1, 2)
+    ] + [{"candidate": 1, "attempt": 3, "answer": None}]
+    rescored = rescore_record(record)
+    assert rescored is not None and rescored["pool_any"] == (True, None)
+    assert rescored["pool"] == (False, True)  # the engine's rule counts no plan

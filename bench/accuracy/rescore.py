@@ -7,8 +7,9 @@ binary judges' own results), so the candidates can be chosen again under any rul
 
 * ``recorded``: what the run chose (the record's own verdict);
 * ``oracle``: right when any eligible candidate's answer is right (selection's ceiling);
-* ``pool_any``: the most frequent answer among all the run's answers, whether or not
-  a candidate gave it (a vote the engine cannot return, shown for reference).
+* ``pool_any``: the most frequent answer among all the run's answers (executions',
+  finalists' and, where the record has them, the answers the plans stated), whether or
+  not a candidate gave it (a vote the engine cannot return, shown for reference).
 
 A self-consistency record (``samples``) is re-scored at smaller k from its first
 samples (``sc27@6`` is the majority of the first 6 of 27 samples).
@@ -120,8 +121,9 @@ def rescore_record(record: ItemRecord) -> dict[str, tuple[bool, bool | None]] | 
         any(key_correct(record.dataset, f.answer_key, record.expected) for f in eligible),
         None,
     )
+    plans = [e.get("answer") for e in selection.get("plan_answers") or []]
     everything = Counter(
-        key for key in [*executions, *(f.answer_key for f in eligible)] if key is not None
+        key for key in [*plans, *executions, *(f.answer_key for f in eligible)] if key is not None
     )
     top = everything.most_common(1)[0][0] if everything else None
     out["pool_any"] = (key_correct(record.dataset, top, record.expected), None)

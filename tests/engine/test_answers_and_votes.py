@@ -197,6 +197,26 @@ async def test_pool_vote_follows_the_executions_when_the_finals_disagree() -> No
     assert votes[3] == 10 and votes[1] == 1
 
 
+async def test_the_answers_the_plans_state_are_recorded_but_cast_no_vote() -> None:
+    client = ScriptedClient(latency=0.001)
+    _tagged(client)
+    # five of the nine plans solve the problem themselves (wrongly); the others only plan
+    client.on(
+        "plan",
+        lambda call: "1. Add.\nAnswer: 41" if call.ordinal % 2 else "1. Add 40 and 2.\n2. Check.",
+    )
+    client.on("execute", lambda call: "40 + 2 = 42.\nAnswer: 42")
+    client.on("final", lambda call: "Answer: 42")
+    result = finished(await collect(client, request(MEDIUM, messages=ASKS)))
+    selection = result.metadata["selection"]
+    plans = sorted((p["candidate"], p["attempt"]) for p in selection["plan_answers"])
+    assert plans == [(c, a) for c in (1, 2, 3) for a in (1, 2, 3)]
+    stated = [p["answer"] for p in selection["plan_answers"]]
+    assert stated.count("41") == 5 and stated.count(None) == 4  # "2." is no answer
+    assert result.answer == "Answer: 42"
+    assert {v["votes"] for v in selection["votes"]} == {3 + 9}  # finals and executions only
+
+
 async def test_pool_judges_adds_the_judges_results_to_the_vote() -> None:
     client = ScriptedClient(latency=0.001)
     _tagged(client)
