@@ -87,6 +87,12 @@ def stated_answer(text: str) -> FoundAnswer | None:
     return None
 
 
+def stated_key(text: str) -> str | None:
+    """The key of :func:`stated_answer` (``None`` when the text states no answer)."""
+    found = stated_answer(text)
+    return found.key if found is not None else None
+
+
 def find_answer(text: str) -> FoundAnswer | None:
     """The stated answer of ``text``; failing that its last number; else ``None``."""
     stated = stated_answer(text)

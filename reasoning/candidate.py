@@ -33,6 +33,7 @@ from reasoning.answers import (
     extract_final_answer,
     find_answer,
     stated_answer,
+    stated_key,
 )
 from reasoning.calls import Step
 from reasoning.events import AnswerDelta, TraceBlock
@@ -52,7 +53,7 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
             candidate.execution_answers = [
                 (number, extract_final_answer(text)) for number, text in executions
             ]
-            candidate.plan_answers = [(number, _stated_key(plan)) for number, plan, _ in attempts]
+            candidate.plan_answers = [(number, stated_key(plan)) for number, plan, _ in attempts]
             candidate.solution = await _refine(scope, candidate)
             stage = "final"
         else:
@@ -145,11 +146,6 @@ async def _retry_answer(
 
 
 # -- step 1 and 2: planning attempts ------------------------------------------------------
-
-
-def _stated_key(text: str) -> str | None:
-    found = stated_answer(text)
-    return found.key if found is not None else None
 
 
 async def _plan_and_execute(scope: RunScope, candidate: Candidate) -> list[tuple[int, str, str]]:

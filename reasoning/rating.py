@@ -16,7 +16,7 @@ Scores are accumulated in the ``scores`` mapping the engine passes in.
 from __future__ import annotations
 
 from reasoning import prompts
-from reasoning.answers import stated_answer
+from reasoning.answers import stated_key
 from reasoning.calls import Step
 from reasoning.events import TraceBlock
 from reasoning.llm import LLMError, LLMResponse
@@ -83,8 +83,7 @@ async def rate_binary(
     if response is not None:
         judged = parse_result(response.text)
         if blind and judged is None:
-            stated = stated_answer(response.text)
-            judged = stated.key if stated is not None else None
+            judged = stated_key(response.text)
         if blind:
             verdict = None if judged is None else judged == candidate.answer_key
         else:
