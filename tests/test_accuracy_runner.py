@@ -426,3 +426,28 @@ def test_unbalanced_markers_are_refused() -> None:
     with pytest.raises(ReportError):
         replace_section(f"text {START_MARKER} only", "new")
     assert replace_section("# Title\n", "S\n") == "# Title\n\nS\n"
+
+
+def test_report_compares_one_arm_with_several_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.jsonl"
+    right = {  # items each arm got right, of four
+        "baseline": {0},
+        "medium": {0, 1},
+        "sc27": {0, 1, 2},
+        "medhot": {0, 1, 2, 3},
+    }
+    with ResultsWriter(out) as writer:
+        for arm, good in right.items():
+            for index in range(4):
+                writer.write(
+                    ItemRecord("gsm8k", index, arm, MODEL, MODEL, "h", "1", correct=index in good)
+                )
+    versus = "medium:sc27,medhot:medium,medhot:sc27,medhot:sc27"
+    assert cli.main(["report", "--in", str(out), "--versus", versus]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| medhot |")]
+    # its summary, then against the baseline, then each other arm once, in the order given
+    assert [row.split(" | ")[1] for row in rows[1:]] == ["baseline", "medium", "sc27"]
+    assert rows[2].startswith("| medhot | medium | 4 | 2 | 0 |")
+    assert rows[3].startswith("| medhot | sc27 | 4 | 1 | 0 |")

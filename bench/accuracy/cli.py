@@ -121,7 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--versus",
         default=",".join(f"{arm}:{other}" for arm, other in MATCHED_SC.items()),
-        help="ARM:OTHER pairs compared besides the baseline (default low:sc6,medium:sc27)",
+        help="ARM:OTHER pairs compared besides the baseline; an arm may appear in several "
+        "(default low:sc6,medium:sc27)",
     )
 
     again = commands.add_parser(
@@ -133,13 +134,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _versus(text: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
+def _versus(text: str) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
     for spec in filter(None, (part.strip() for part in text.split(","))):
         arm, sep, other = spec.partition(":")
         if not sep or not arm or not other:
             raise UsageError(f"--versus wants ARM:OTHER pairs, got {spec!r}")
-        pairs[arm] = other
+        if (arm, other) not in pairs:
+            pairs.append((arm, other))
     return pairs
 
 

@@ -13,7 +13,7 @@ found none): the reply gave no ``\boxed{}``, ``Answer:`` line or "the answer is"
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import fmean
 
@@ -119,10 +119,11 @@ def _arm_order(arm: str, seen: list[str]) -> tuple[int, int]:
 def summarise(
     items: Iterable[ItemRecord],
     confidence: float = 0.95,
-    versus: Mapping[str, str] = MATCHED_SC,
+    versus: Iterable[tuple[str, str]] = tuple(MATCHED_SC.items()),
 ) -> tuple[list[ArmSummary], list[Comparison]]:
-    """Per-arm summaries, baseline comparisons, then the ``versus`` comparisons (arm ->
-    matched arm), ordered by model, dataset, then arm."""
+    """Per-arm summaries, baseline comparisons, then the ``versus`` comparisons ((arm,
+    other) pairs; an arm may have several), ordered by model, dataset, then arm."""
+    pairs = list(versus)
     records = latest(items)
     groups: dict[tuple[str, str, str], list[ItemRecord]] = {}
     seen_arms: list[str] = []
@@ -181,11 +182,17 @@ def summarise(
                     confidence,
                 )
             )
-        other = versus.get(arm)
-        if other is not None and (model, dataset, other) in groups:
-            matched.append(
-                compare_arms(
-                    model, dataset, arm, other, mine, correctness(model, dataset, other), confidence
+        for other in (other for first, other in pairs if first == arm):
+            if (model, dataset, other) in groups:
+                matched.append(
+                    compare_arms(
+                        model,
+                        dataset,
+                        arm,
+                        other,
+                        mine,
+                        correctness(model, dataset, other),
+                        confidence,
+                    )
                 )
-            )
     return summaries, comparisons + matched
