@@ -31,7 +31,8 @@ def main() -> None:
         llama.llama_sampler_chain_add(chain, sampler)
     logits = np.random.default_rng(0).normal(0.0, 3.0, VOCAB).astype(np.float32)
     data = (llama.llama_token_data * VOCAB)()
-    view = np.frombuffer(data, dtype=np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")]))
+    fields = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
+    view = np.frombuffer(memoryview(data), dtype=fields)  # the ctypes array, in place
     started = time.perf_counter()
     for _ in range(ROUNDS):
         view["id"] = np.arange(VOCAB, dtype=np.int32)
