@@ -8,6 +8,12 @@ role). Otherwise the refine step reviews every successful execution; if it fails
 is cut off, the first execution (lowest attempt number) stands as the solution. The
 final step then answers the question from the solution.
 
+With ``direct_on_disagreement``, a candidate whose executions do not all state one
+answer (see :func:`executions_agree`) skips the refine and final steps and answers the
+client's conversation directly instead, as it stands (no step prompt), at the final
+step's temperature and limits. On the rig's 1.5B model, two executions that disagree
+were right less often than the model's plain answer (bench/RESULTS.md).
+
 When the answer step's reply is empty, or the question expects a stated answer (see
 :func:`reasoning.answers.expects_answer`) and the reply states none, the step runs once
 more, insisting on it; if that reply is no answer either, the candidate is marked
@@ -54,8 +60,14 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
                 (number, extract_final_answer(text)) for number, text in executions
             ]
             candidate.plan_answers = [(number, stated_key(plan)) for number, plan, _ in attempts]
-            candidate.solution = await _refine(scope, candidate)
-            stage = "final"
+            if scope.config.direct_on_disagreement and not executions_agree(
+                scope.question, candidate
+            ):
+                _note_disagreement(scope, candidate)
+                stage = "direct"
+            else:
+                candidate.solution = await _refine(scope, candidate)
+                stage = "final"
         else:
             scope.ledger.fallbacks.append(candidate.number)
             scope.note(
@@ -65,8 +77,9 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
                 candidate.number,
             )
             stage = "fallback"
+        basis = candidate.solution or next((text for _, text in executions), None)
         candidate.answer_expected = scope.answer.response_format is None and expects_answer(
-            scope.question, candidate.solution
+            scope.question, basis
         )
         final = await _answer(scope, candidate, stage, insist=False)
     except LLMError as error:
@@ -94,6 +107,33 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
     candidate.answer_key = found.key if found is not None else None
     candidate.answer_form = found.form if found is not None else None
     scope.progress.final_ready()
+
+
+def executions_agree(question: str, candidate: Candidate) -> bool:
+    """Whether the candidate's executions settle its answer: at least two, all with the
+    same answer key (:func:`~reasoning.answers.extract_final_answer`). Where no answer is
+    wanted (the question asks for none and no execution states one), there is nothing to
+    disagree on, and they agree."""
+    keys = [key for _, key in candidate.execution_answers]
+    wanted = asks_for_answer(question) or any(
+        stated_answer(text) is not None for _, text in candidate.executions
+    )
+    if not wanted:
+        return True
+    return len(keys) >= 2 and None not in keys and len(set(keys)) == 1
+
+
+def _note_disagreement(scope: RunScope, candidate: Candidate) -> None:
+    answers = [key for _, key in candidate.execution_answers]
+    scope.ledger.disagreements.append({"candidate": candidate.number, "execution_answers": answers})
+    shown = ", ".join("none" if key is None else key for key in answers)
+    scope.note(
+        f"Candidate {candidate.number}: the executions disagree",
+        f"Their answers ({shown}) do not agree, so this candidate answers the question "
+        "directly instead of refining them.",
+        candidate.number,
+    )
+    scope.progress.answering_directly()
 
 
 def _answered(candidate: Candidate, reply: LLMResponse) -> bool:
@@ -320,7 +360,9 @@ async def _refine(scope: RunScope, candidate: Candidate) -> str:
 async def _answer(
     scope: RunScope, candidate: Candidate, stage: str, *, insist: bool
 ) -> LLMResponse:
-    """Run the final step (``stage="final"``) or the direct fallback; streamed live as
+    """Run the final step (``stage="final"``), the direct answer to the client's
+    conversation (``"direct"``; its retry asks as the fallback does) or the direct
+    fallback (``"fallback"``); streamed live as
     :class:`AnswerDelta` events when the run is live, unless the question asks for a
     stated answer (then the reply is checked first, and sent whole). ``insist`` asks
     firmly for the answer in the asked-for form (the retry). Raises :class:`LLMError`."""
@@ -341,6 +383,19 @@ async def _answer(
             stop=answer.stop,
             response_format=response_format,
             draft=True,
+        )
+    elif stage == "direct" and not insist:
+        label = f"Candidate {candidate.number} · direct answer (the executions disagree)"
+        step = Step(
+            stage="fallback",
+            label=label,
+            task=lambda _: scope.question,  # the client's conversation as it stands
+            pieces=(),
+            temperature=config.final_temperature,
+            max_tokens=answer.bound(config.final_max_tokens),
+            candidate=candidate.number,
+            stop=answer.stop,
+            response_format=response_format,
         )
     else:
         label = f"Candidate {candidate.number} · direct answer (fallback)" + (
@@ -363,9 +418,9 @@ async def _answer(
     )
     if not candidate.streamed:
         response = await scope.caller.complete(step)
-        scope.emit(TraceBlock(label, step_text(response), stage, candidate.number))
+        scope.emit(TraceBlock(label, step_text(response), step.stage, candidate.number))
         return response
-    return await _stream_answer(scope, step, label, stage, candidate.number)
+    return await _stream_answer(scope, step, label, step.stage, candidate.number)
 
 
 async def _stream_answer(

@@ -48,6 +48,11 @@ class CePOConfig(BaseModel):
     bestofn_rating_type: RatingType = "absolute"
     selection_rule: SelectionRule = "rating"
     plan_diversity: bool = False
+    direct_on_disagreement: bool = Field(
+        default=False,
+        description="A candidate whose executions state different answers (or none, where "
+        "one is wanted) answers the client's question directly instead of refining them",
+    )
     rating_model: str | None = Field(
         default=None, min_length=1, description="Model of the rating calls (default: the run's)"
     )

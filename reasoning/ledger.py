@@ -39,6 +39,7 @@ class RunLedger:
     attempts_rejected: list[dict[str, Any]] = field(default_factory=list)
     candidates_dropped: list[dict[str, Any]] = field(default_factory=list)
     fallbacks: list[int] = field(default_factory=list)
+    disagreements: list[dict[str, Any]] = field(default_factory=list)
     refine_kept_first: list[int] = field(default_factory=list)
     ratings: list[dict[str, Any]] = field(default_factory=list)
     context_shortened: list[dict[str, Any]] = field(default_factory=list)
@@ -92,6 +93,7 @@ class RunLedger:
             "attempts_rejected": list(self.attempts_rejected),
             "candidates_dropped": list(self.candidates_dropped),
             "fallback_candidates": list(self.fallbacks),
+            "direct_on_disagreement": list(self.disagreements),
             "refine_kept_first_execution": list(self.refine_kept_first),
             "ratings": list(self.ratings),
             "stage_timings": self.stage_timings(),

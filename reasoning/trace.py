@@ -113,6 +113,9 @@ class Progress:
                 "Writing the final answer" if self.candidates == 1 else "Writing the final answers"
             )
 
+    def answering_directly(self) -> None:
+        self.say("The executions disagree; answering the question directly")
+
     def final_ready(self) -> None:
         self.finals += 1
         if self.finals == 1 and self.candidates > 1:

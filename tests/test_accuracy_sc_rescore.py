@@ -259,3 +259,68 @@ def test_pool_any_counts_the_answers_the_plans_stated_where_recorded() -> None:
     rescored = rescore_record(record)
     assert rescored is not None and rescored["pool_any"] == (True, None)
     assert rescored["pool"] == (False, True)  # the engine's rule counts no plan
+
+
+def _low(index: int, executions: list[str | None], *, correct: bool) -> ItemRecord:
+    """A single-candidate CePO record whose final said 5 (right when ``correct``)."""
+    selection = {
+        "extracted_answers": [
+            {"candidate": 1, "answer": "5", "form": "answer_line", "failed": False}
+        ],
+        "execution_answers": [
+            {"candidate": 1, "attempt": n, "answer": key} for n, key in enumerate(executions, 1)
+        ],
+    }
+    return ItemRecord(
+        "gsm8k",
+        index,
+        "low",
+        MODEL,
+        f"cepo-{MODEL}",
+        "h",
+        "5" if correct else "6",
+        answer="Answer: 5",
+        extracted="5",
+        method="answer_line",
+        correct=correct,
+        cepo={"selection": selection, "ratings": [], "config": {"final_temperature": 0.0}},
+    )
+
+
+def _plain(index: int, *, correct: bool, temperature: float = 0.0) -> ItemRecord:
+    return ItemRecord(
+        "gsm8k",
+        index,
+        "baseline",
+        MODEL,
+        MODEL,
+        "h",
+        "5",
+        answer="so 5" if correct else "Answer: 4",
+        extracted="5" if correct else "4",
+        method="last_number" if correct else "answer_line",
+        correct=correct,
+        temperature=temperature,
+    )
+
+
+def test_direct_on_disagreement_replays_the_baseline_where_the_executions_split() -> None:
+    items = [
+        _low(0, ["5", "5"], correct=True),  # agree: the recorded answer stands
+        _low(1, ["5", "6"], correct=False),  # split: the baseline's (right) answer
+        _low(2, ["5", None], correct=True),  # one states none: the baseline's (wrong) one
+        _low(3, ["5"], correct=True),  # a single execution settles nothing
+        _plain(0, correct=False),
+        _plain(1, correct=True),
+        _plain(2, correct=False),
+        _plain(3, correct=True),
+    ]
+    rows = {(row.arm, row.rule): row for row in rescore(items)}
+    direct = rows[("low", "direct_on_disagreement")]
+    assert (direct.n, direct.correct) == (4, 3)  # items 0, 1 and 3
+    assert direct.unstated == 2  # the baseline's right answers were only a last number
+    assert rows[("low", "recorded")].correct == 3  # items 0, 2 and 3
+    assert direct.versus_baseline is not None and direct.versus_baseline.table.won == 1
+    # a baseline sampled at another temperature is not the engine's direct call
+    hot = [*items[:4], *(_plain(i, correct=True, temperature=0.7) for i in range(4))]
+    assert ("low", "direct_on_disagreement") not in {(r.arm, r.rule) for r in rescore(hot)}

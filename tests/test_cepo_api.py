@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -158,6 +159,39 @@ def test_json_response_format_keeps_content_clean(cepo: str, upstream: FakeUpstr
     assert json.loads(reply.choices[0].message.content or "") == {"answer": 42}
     with_format = [r for r in upstream.chat_requests if r.body.get("response_format")]
     assert len(with_format) == 1  # the final step only
+
+
+def test_low_effort_answers_directly_when_its_executions_disagree(
+    cepo: str, upstream: FakeUpstream
+) -> None:
+    asks = [{"role": "user", "content": "What is 6 times 7? End with a line 'Answer: <n>'."}]
+    executions = ["6 x 7 = 42.\nAnswer: 42", "6 x 7 = 48.\nAnswer: 48"]
+    lock = threading.Lock()
+
+    def reply(body: dict[str, Any]) -> str:
+        last = body["messages"][-1]["content"]
+        if body["messages"] == asks:
+            return "Answer: 42"  # the direct answer: the client's conversation as sent
+        if last.startswith("# Step: execute"):
+            with lock:  # the fake answers from its own threads
+                return executions.pop()
+        return "1. Multiply 6 by 7."
+
+    upstream.responder = reply
+    response = sdk(cepo).chat.completions.create(
+        model="cepo-fake-model",
+        messages=asks,  # type: ignore[arg-type]
+        reasoning_effort="low",  # type: ignore[arg-type]
+    )
+    assert response.choices[0].message.content == "Answer: 42"
+    meta = (response.model_extra or {})["cepo"]
+    (split,) = meta["direct_on_disagreement"]  # the executions run side by side
+    assert split["candidate"] == 1 and sorted(split["execution_answers"]) == ["42", "48"]
+    assert meta["upstream_calls"] == 5 == upstream.calls  # 2 plans, 2 executions, 1 direct
+    direct = [r for r in upstream.chat_requests if r.body["messages"] == asks]
+    assert len(direct) == 1 and direct[0].body["temperature"] == 0.0
+    trace = (response.choices[0].message.model_extra or {}).get("reasoning_content") or ""
+    assert "the executions disagree" in trace
 
 
 def test_low_effort_and_overrides_change_the_work(cepo: str, upstream: FakeUpstream) -> None:

@@ -9,7 +9,14 @@ binary judges' own results), so the candidates can be chosen again under any rul
 * ``oracle``: right when any eligible candidate's answer is right (selection's ceiling);
 * ``pool_any``: the most frequent answer among all the run's answers (executions',
   finalists' and, where the record has them, the answers the plans stated), whether or
-  not a candidate gave it (a vote the engine cannot return, shown for reference).
+  not a candidate gave it (a vote the engine cannot return, shown for reference);
+* ``direct_on_disagreement``: the rule of that option, replayed on a single-candidate
+  record: where its executions do not all state one answer (fewer than two, one without
+  an answer, or two different ones), the item's ``baseline`` record stands in for the
+  direct answer. The engine's direct call sends the client's conversation unchanged at
+  the final step's temperature, which is the baseline's request when the baseline ran at
+  that temperature; the rule is given only where it did (and the harness's prompts
+  always ask for an answer line, so an answer is always wanted).
 
 A self-consistency record (``samples``) is re-scored at smaller k from its first
 samples (``sc27@6`` is the majority of the first 6 of 27 samples).
@@ -149,11 +156,38 @@ def _sc_prefixes(record: ItemRecord) -> dict[str, tuple[bool, bool | None]] | No
     return out
 
 
+def direct_on_disagreement(
+    record: ItemRecord, baseline: ItemRecord | None
+) -> tuple[bool, bool | None] | None:
+    """``(correct, stated)`` of a single-candidate CePO ``record`` under the
+    ``direct_on_disagreement`` rule, with ``baseline`` (the same item's baseline record)
+    as the direct answer; ``None`` where the rule cannot be replayed (see the module
+    docstring)."""
+    metadata = record.cepo
+    if not isinstance(metadata, dict) or record.error is not None or baseline is None:
+        return None
+    if baseline.error is not None:
+        return None
+    selection = metadata.get("selection") or {}
+    if len(selection.get("extracted_answers") or []) != 1:
+        return None
+    final_temperature = (metadata.get("config") or {}).get("final_temperature", 0.0)
+    if baseline.temperature != final_temperature:
+        return None
+    keys = [e.get("answer") for e in selection.get("execution_answers") or []]
+    if len(keys) >= 2 and None not in keys and len(set(keys)) == 1:
+        return bool(record.correct), record.method not in ("last_number", "none")
+    return bool(baseline.correct), baseline.method not in ("last_number", "none")
+
+
 def rescore(items: Iterable[ItemRecord]) -> list[RescoreRow]:
     """Every rule's accuracy per (model, dataset, arm), in the records' order."""
     records = latest(items)
     outcomes: dict[tuple[str, str, str, str], dict[int, tuple[bool, bool | None]]] = {}
     baseline: dict[tuple[str, str], dict[int, bool]] = {}
+    baseline_records = {
+        (r.model, r.dataset, r.index): r for r in records.values() if r.arm == BASELINE
+    }
     for record in records.values():
         if record.dataset not in RESCORED_DATASETS or record.error is not None:
             continue
@@ -165,6 +199,11 @@ def rescore(items: Iterable[ItemRecord]) -> list[RescoreRow]:
         found = rescore_record(record) or _sc_prefixes(record)
         if found is None:
             continue
+        direct = direct_on_disagreement(
+            record, baseline_records.get((record.model, record.dataset, record.index))
+        )
+        if direct is not None:
+            found["direct_on_disagreement"] = direct
         for rule, outcome in found.items():
             name = rule if not rule.startswith("@") else f"{record.arm}{rule}"
             key = (record.model, record.dataset, record.arm, name)

@@ -1,7 +1,9 @@
 """A scripted :class:`LLMClient` for engine tests.
 
 It recognises each step from the heading line of the prompt's last message
-(:data:`reasoning.prompts.HEADINGS`), answers after a simulated latency, and
+(:data:`reasoning.prompts.HEADINGS`; a last message without a step heading is the
+client's own question, sent as it stands: step ``direct``), answers after a simulated
+latency, and
 records every call: the request, the step, start and end times (loop clock) and
 how it ended (``ok``, ``error`` or ``cancelled``). Behaviour per step is replaced
 with :meth:`ScriptedClient.on`; a responder gets the :class:`ScriptedCall` and
@@ -20,6 +22,8 @@ from reasoning.llm import LLMDelta, LLMError, LLMRequest, LLMResponse, TokenUsag
 from reasoning.prompts import HEADINGS
 
 HANG = object()
+#: The step name of a call that sends the client's question itself.
+DIRECT = "direct"
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ DEFAULT_REPLIES: dict[str, str] = {
     "refine": "Both solutions agree. Refined solution: 40 + 2 = 42.",
     "final": "The total is 42.\n\nFinal answer: 42",
     "fallback": "Directly: Final answer: 42",
+    "direct": "42, plainly. Final answer: 42",
     "rate": "Re-did it: 40 + 2 = 42.\nVERDICT: CORRECT",
     "compare": "Both fine; A is clearer.\nBETTER: A",
 }
@@ -86,7 +91,7 @@ class ScriptedClient:
     _changed: asyncio.Event | None = None
 
     def on(self, step: str, responder: Responder) -> ScriptedClient:
-        assert step in HEADINGS, step
+        assert step in HEADINGS or step == DIRECT, step
         self.responders[step] = responder
         return self
 
@@ -173,7 +178,9 @@ def _recognise(prompt: str) -> str:
     for step, heading in HEADINGS.items():
         if prompt.startswith(heading):
             return step
-    raise AssertionError(f"unrecognised prompt: {prompt[:80]!r}")
+    if prompt.startswith("# Step"):
+        raise AssertionError(f"unrecognised step: {prompt[:80]!r}")
+    return DIRECT
 
 
 def _now() -> float:
