@@ -7,12 +7,20 @@
 # bench/accuracy/results/$TAG-*.jsonl.gz are unpacked there, so a session continues the last.
 # Env:
 #   BUDGET            seconds this command may take (default 560; keep it under the call's limit)
-#   NP                llama-server slots (default 128); CONC harness concurrency, over all
-#                     shards (default NP times the shards in use)
-#   SHARDS            llama-server + proxy pairs on the one GPU (default 2). One llama-server
+#   NP                llama-server slots (default 128)
+#   CONC              harness concurrency, over all shards (default 64). The harness takes
+#                     items in order, arm by arm within an item: at 256, all 150 items of a new
+#                     CePO arm started at once, none ended before the budget, and the
+#                     command's cut lost them all (session 4's first command). At 64 they end
+#                     one after another, and each CePO request's parallel steps (up to 9 for
+#                     `medium`) still keep the slots busy
+#   SHARDS            llama-server + proxy pairs on the one GPU (default 1). One llama-server
 #                     works its slots from one main thread, which held a 128-slot server at
-#                     one core with the GPU half idle; the harness spreads its requests over
-#                     the pairs' proxies (--base-url once per pair). Pair k >= 2 listens on
+#                     one core with the GPU half idle; with SHARDS=2 the harness spreads its
+#                     requests over the pairs' proxies (--base-url once per pair). Measured in
+#                     session 4: two pairs made no more tokens per second than one (each
+#                     ~7 steps/s instead of 10-14, 1,600-1,900 generated tokens/s together,
+#                     the GPU 74-85% busy), hence the default. Pair k >= 2 listens on
 #                     8089+k (llama-server) and 7999+k (proxy), logs to $G/llama<k>.log and
 #                     $G/proxy<k>.log; the first is serve.sh's (8090, 8000). A pair that does
 #                     not come up or answer is stopped and left out (the run goes on with the
@@ -28,7 +36,7 @@
 # Every 20 s, CPU per process and each llama-server's token counters go to $OUT/monitor.log
 # (the first's lines as they come, pair k's prefixed with "llama<k> ").
 set -u
-G=/tmp/g; BUDGET=${BUDGET:-560}; NP=${NP:-128}; SHARDS=${SHARDS:-2}; PROJ=${PROJ:-$PWD}
+G=/tmp/g; BUDGET=${BUDGET:-560}; NP=${NP:-128}; SHARDS=${SHARDS:-1}; PROJ=${PROJ:-$PWD}
 KEY=$(cat $G/bin/model.key)
 TAG=${TAG:-llamacpp-cuda-h200-qwen2.5-coder-1.5b-q4km}
 export LLAMA_ARG_CACHE_RAM=${CACHE_RAM:-0} LLAMA_ARG_BACKEND_SAMPLING=${BACKEND_SAMPLING:-1}
@@ -96,7 +104,7 @@ for k in $(seq 2 "$SHARDS"); do
     echo "pair $k stopped; going on without it"; stop_pair $k; setup > $G/shard$k.failed
   fi
 done
-CONC=${CONC:-$((NP * $(echo $PAIRS | wc -w)))}
+CONC=${CONC:-64}
 echo "pairs in use: $PAIRS; harness concurrency $CONC"
 # the monitors of an earlier command write to its $OUT, which is gone: end them first
 kill $(cat $G/monitor.pids 2>/dev/null) 2>/dev/null
@@ -118,8 +126,11 @@ fi
 COMMON="$BASES --concurrency $CONC --temperature 0 --max-tokens 1024"
 REQ="baseline,low,medium,sc6,sc27"
 PAPER='paper={"bestofn_rating_type": "absolute", "selection_rule": "rating"}'
-VARS='medhot={"execution_temperature": 0.7, "planning_temperature": 0.7},'\
-'medblind={"bestofn_rating_type": "blind", "rating_temperature": 0.7},'\
+MEDHOT='medhot={"execution_temperature": 0.7, "planning_temperature": 0.7}'
+# the low preset as of session 4, whatever the default is when this runs (the `low`
+# records are the preset before direct_on_disagreement)
+LOWD='lowdirect={"reasoning_effort": "low", "direct_on_disagreement": true}'
+VARS='medblind={"bestofn_rating_type": "blind", "rating_temperature": 0.7},'\
 'low3={"reasoning_effort": "low", "bestofn_n": 3, "planning_n": 1, "planning_m": 2, '\
 '"bestofn_rating_type": "majority", "selection_rule": "pool"}'
 left() { echo $((BUDGET - SECONDS - 25)); }
@@ -129,8 +140,11 @@ stage() {
 }
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ" $COMMON
 stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ" $COMMON
-stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$PAPER" $COMMON
-stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$PAPER,$VARS" $COMMON
+# the harness interleaves arms item by item: few new arms per stage, so each reaches n = 150
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT" $COMMON
+stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ,$LOWD" $COMMON
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$PAPER" $COMMON
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$PAPER,$VARS" $COMMON
 for f in $G/results/*.jsonl; do gzip -c "$f" > "$OUT/$(basename "$f").gz"; done
 tail -c 3000 $G/proxy.log > "$OUT/proxy-tail.log"
 for k in $PAIRS; do [ "$k" = 1 ] || tail -c 3000 $G/proxy$k.log > "$OUT/proxy$k-tail.log"; done
