@@ -110,17 +110,18 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
 
 
 def executions_agree(question: str, candidate: Candidate) -> bool:
-    """Whether the candidate's executions settle its answer: at least two, all with the
-    same answer key (:func:`~reasoning.answers.extract_final_answer`). Where no answer is
-    wanted (the question asks for none and no execution states one), there is nothing to
-    disagree on, and they agree."""
+    """Whether the candidate's executions agree: all with the same answer key
+    (:func:`~reasoning.answers.extract_final_answer`), none without one. A single
+    execution has nothing to disagree with, and where no answer is wanted (the question
+    asks for none and no execution states one) there is nothing to disagree on: both
+    count as agreeing."""
     keys = [key for _, key in candidate.execution_answers]
     wanted = asks_for_answer(question) or any(
         stated_answer(text) is not None for _, text in candidate.executions
     )
-    if not wanted:
+    if len(keys) < 2 or not wanted:
         return True
-    return len(keys) >= 2 and None not in keys and len(set(keys)) == 1
+    return None not in keys and len(set(keys)) == 1
 
 
 def _note_disagreement(scope: RunScope, candidate: Candidate) -> None:

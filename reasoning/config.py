@@ -50,8 +50,9 @@ class CePOConfig(BaseModel):
     plan_diversity: bool = False
     direct_on_disagreement: bool = Field(
         default=False,
-        description="A candidate whose executions state different answers (or none, where "
-        "one is wanted) answers the client's question directly instead of refining them",
+        description="A candidate whose executions state different answers (or one states "
+        "none, where one is wanted) answers the client's question directly instead of "
+        "refining them",
     )
     rating_model: str | None = Field(
         default=None, min_length=1, description="Model of the rating calls (default: the run's)"

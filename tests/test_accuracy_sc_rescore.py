@@ -309,7 +309,7 @@ def test_direct_on_disagreement_replays_the_baseline_where_the_executions_split(
         _low(0, ["5", "5"], correct=True),  # agree: the recorded answer stands
         _low(1, ["5", "6"], correct=False),  # split: the baseline's (right) answer
         _low(2, ["5", None], correct=True),  # one states none: the baseline's (wrong) one
-        _low(3, ["5"], correct=True),  # a single execution settles nothing
+        _low(3, ["6"], correct=False),  # a single execution agrees with itself
         _plain(0, correct=False),
         _plain(1, correct=True),
         _plain(2, correct=False),
@@ -317,9 +317,9 @@ def test_direct_on_disagreement_replays_the_baseline_where_the_executions_split(
     ]
     rows = {(row.arm, row.rule): row for row in rescore(items)}
     direct = rows[("low", "direct_on_disagreement")]
-    assert (direct.n, direct.correct) == (4, 3)  # items 0, 1 and 3
-    assert direct.unstated == 2  # the baseline's right answers were only a last number
-    assert rows[("low", "recorded")].correct == 3  # items 0, 2 and 3
+    assert (direct.n, direct.correct) == (4, 2)  # items 0 and 1
+    assert direct.unstated == 1  # the baseline's right answer was only a last number
+    assert rows[("low", "recorded")].correct == 2  # items 0 and 2
     assert direct.versus_baseline is not None and direct.versus_baseline.table.won == 1
     # a baseline sampled at another temperature is not the engine's direct call
     hot = [*items[:4], *(_plain(i, correct=True, temperature=0.7) for i in range(4))]

@@ -11,12 +11,12 @@ binary judges' own results), so the candidates can be chosen again under any rul
   finalists' and, where the record has them, the answers the plans stated), whether or
   not a candidate gave it (a vote the engine cannot return, shown for reference);
 * ``direct_on_disagreement``: the rule of that option, replayed on a single-candidate
-  record: where its executions do not all state one answer (fewer than two, one without
-  an answer, or two different ones), the item's ``baseline`` record stands in for the
-  direct answer. The engine's direct call sends the client's conversation unchanged at
-  the final step's temperature, which is the baseline's request when the baseline ran at
-  that temperature; the rule is given only where it did (and the harness's prompts
-  always ask for an answer line, so an answer is always wanted).
+  record: where its executions do not all state one answer (two different ones, or one
+  without an answer; a single execution agrees with itself), the item's ``baseline``
+  record stands in for the direct answer. The engine's direct call sends the client's
+  conversation unchanged at the final step's temperature, which is the baseline's request
+  when the baseline ran at that temperature; the rule is given only where it did (and the
+  harness's prompts always ask for an answer line, so an answer is always wanted).
 
 A self-consistency record (``samples``) is re-scored at smaller k from its first
 samples (``sc27@6`` is the majority of the first 6 of 27 samples).
@@ -175,7 +175,7 @@ def direct_on_disagreement(
     if baseline.temperature != final_temperature:
         return None
     keys = [e.get("answer") for e in selection.get("execution_answers") or []]
-    if len(keys) >= 2 and None not in keys and len(set(keys)) == 1:
+    if len(keys) < 2 or (None not in keys and len(set(keys)) == 1):
         return bool(record.correct), record.method not in ("last_number", "none")
     return bool(baseline.correct), baseline.method not in ("last_number", "none")
 

@@ -61,11 +61,12 @@ async def test_an_execution_without_an_answer_where_one_is_wanted_does_not_agree
     assert result.metadata["direct_on_disagreement"][0]["execution_answers"] == [None, "42"]
 
 
-async def test_a_single_execution_settles_nothing() -> None:
-    client = _executions("Answer: 42")
+async def test_a_single_execution_has_nothing_to_disagree_with() -> None:
+    client = _executions("Answer: 41")
     config = LOW.merged({"planning_n": 1, "planning_m": 1})
-    finished(await collect(client, request(config, messages=ASKS)))
-    assert client.count(DIRECT) == 1 and client.count("refine") == 0
+    result = finished(await collect(client, request(config, messages=ASKS)))
+    assert client.count(DIRECT) == 0 and client.count("refine") == 1
+    assert result.metadata["direct_on_disagreement"] == []
 
 
 async def test_without_the_option_split_executions_are_refined() -> None:

@@ -30,7 +30,10 @@ QUESTION: list[ChatCompletionMessageParam] = [
 #: Per-step limits: long enough for this model to finish a short plan, short enough to be
 #: quick. A plan cut off by its limit is rejected and retried (up to ``planning_m``); a
 #: cooler planning temperature keeps this model's plans short, so a run rarely needs that.
+#: ``direct_on_disagreement`` is off: this 135M model's two executions rarely agree, and
+#: these runs check that the whole pipeline (refine and final included) works on it.
 SMALL_STEPS: dict[str, Any] = {
+    "direct_on_disagreement": False,
     "planning_temperature": 0.3,
     "planning_max_tokens": 320,
     "execution_max_tokens": 200,
