@@ -74,6 +74,7 @@ class Progress:
         self.comparisons_done = 0
         self.comparisons_total = 0
         self._rejection_said = False
+        self._direct_said = False
 
     def say(self, text: str) -> None:
         self._emit(StatusUpdate(text))
@@ -114,7 +115,9 @@ class Progress:
             )
 
     def answering_directly(self) -> None:
-        self.say("The executions disagree; answering the question directly")
+        if not self._direct_said:
+            self._direct_said = True
+            self.say("The executions disagree; answering the question directly")
 
     def final_ready(self) -> None:
         self.finals += 1

@@ -141,3 +141,14 @@ def test_only_the_low_preset_answers_directly_on_disagreement() -> None:
     assert load_preset("low").direct_on_disagreement is True
     for name in ("medium", "high", "thinking"):
         assert load_preset(name).direct_on_disagreement is False
+
+
+async def test_quiet_mode_says_so_once_whatever_the_candidates() -> None:
+    client = ScriptedClient(latency=0.001)
+    # every plan names its own number, and its execution answers it: all executions differ
+    client.on("plan", lambda call: f"1. Say {call.ordinal}.")
+    client.on("execute", lambda call: "Answer: " + call.prompt.split("1. Say ")[1].split(".")[0])
+    config = LOW.merged({"bestofn_n": 3, "bestofn_rating_type": "binary"})
+    events = await collect(client, request(config, messages=ASKS))
+    said = [e.text for e in events if isinstance(e, StatusUpdate) and "directly" in e.text]
+    assert client.count(DIRECT) == 3 and len(said) == 1
