@@ -19,6 +19,7 @@ the answer (``Answer: <value>``, ``\\boxed{<your answer>}``) is no answer: its k
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -123,6 +124,12 @@ def expects_answer(question: str, solution: str | None) -> bool:
     if asks_for_answer(question):
         return True
     return solution is not None and stated_answer(solution) is not None
+
+
+def answers_agree(keys: Sequence[str | None]) -> bool:
+    """Whether answer ``keys`` agree: all the same, none missing (``None``). Fewer than two
+    have nothing to disagree with."""
+    return len(keys) < 2 or (None not in keys and len(set(keys)) == 1)
 
 
 def normalise_answer(answer: str) -> str:

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 from reasoning import prompts
 from reasoning.answers import (
+    answers_agree,
     asks_for_answer,
     expects_answer,
     extract_final_answer,
@@ -115,13 +116,10 @@ def executions_agree(question: str, candidate: Candidate) -> bool:
     execution has nothing to disagree with, and where no answer is wanted (the question
     asks for none and no execution states one) there is nothing to disagree on: both
     count as agreeing."""
-    keys = [key for _, key in candidate.execution_answers]
     wanted = asks_for_answer(question) or any(
         stated_answer(text) is not None for _, text in candidate.executions
     )
-    if len(keys) < 2 or not wanted:
-        return True
-    return None not in keys and len(set(keys)) == 1
+    return not wanted or answers_agree([key for _, key in candidate.execution_answers])
 
 
 def _note_disagreement(scope: RunScope, candidate: Candidate) -> None:
@@ -370,49 +368,30 @@ async def _answer(
     config = scope.config
     answer = scope.answer
     response_format = answer.response_format
+    retry = " (retry)" if insist else ""
+    pieces: tuple[str, ...] = ()
     if stage == "final":
-        solution = candidate.solution or ""
-        label = f"Candidate {candidate.number} · final answer" + (" (retry)" if insist else "")
-        step = Step(
-            stage="final",
-            label=label,
-            task=lambda _: prompts.final_task(response_format, insist=insist),
-            pieces=(solution,),
-            temperature=config.final_temperature,
-            max_tokens=answer.bound(config.final_max_tokens),
-            candidate=candidate.number,
-            stop=answer.stop,
-            response_format=response_format,
-            draft=True,
-        )
+        label = f"Candidate {candidate.number} · final answer{retry}"
+        turn = prompts.final_task(response_format, insist=insist)
+        pieces = (candidate.solution or "",)
     elif stage == "direct" and not insist:
         label = f"Candidate {candidate.number} · direct answer (the executions disagree)"
-        step = Step(
-            stage="fallback",
-            label=label,
-            task=lambda _: scope.question,  # the client's conversation as it stands
-            pieces=(),
-            temperature=config.final_temperature,
-            max_tokens=answer.bound(config.final_max_tokens),
-            candidate=candidate.number,
-            stop=answer.stop,
-            response_format=response_format,
-        )
+        turn = scope.question  # the client's conversation as it stands
     else:
-        label = f"Candidate {candidate.number} · direct answer (fallback)" + (
-            " (retry)" if insist else ""
-        )
-        step = Step(
-            stage="fallback",
-            label=label,
-            task=lambda _: prompts.fallback_task(scope.question, response_format, insist=insist),
-            pieces=(),
-            temperature=config.final_temperature,
-            max_tokens=answer.bound(config.final_max_tokens),
-            candidate=candidate.number,
-            stop=answer.stop,
-            response_format=response_format,
-        )
+        label = f"Candidate {candidate.number} · direct answer (fallback){retry}"
+        turn = prompts.fallback_task(scope.question, response_format, insist=insist)
+    step = Step(
+        stage="final" if stage == "final" else "fallback",
+        label=label,
+        task=lambda _: turn,
+        pieces=pieces,
+        temperature=config.final_temperature,
+        max_tokens=answer.bound(config.final_max_tokens),
+        candidate=candidate.number,
+        stop=answer.stop,
+        response_format=response_format,
+        draft=stage == "final",
+    )
     step = offer_tools(step, answer.tools)
     candidate.streamed = scope.live and not (
         answer.response_format is None and asks_for_answer(scope.question)

@@ -46,7 +46,7 @@ from bench.accuracy.runner import majority_sample
 from bench.accuracy.scoring import score_reply
 from bench.accuracy.stats import wilson_interval
 from bench.accuracy.summary import Comparison, compare_arms
-from reasoning.answers import STATED_FORMS
+from reasoning.answers import STATED_FORMS, answers_agree
 from reasoning.selection import RULES, Finalist, choose
 
 RESCORED_DATASETS: tuple[DatasetName, ...] = ("gsm8k", "letters")
@@ -175,7 +175,7 @@ def direct_on_disagreement(
     if baseline.temperature != final_temperature:
         return None
     keys = [e.get("answer") for e in selection.get("execution_answers") or []]
-    if len(keys) < 2 or (None not in keys and len(set(keys)) == 1):
+    if answers_agree(keys):
         return bool(record.correct), record.method not in ("last_number", "none")
     return bool(baseline.correct), baseline.method not in ("last_number", "none")
 

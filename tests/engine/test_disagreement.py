@@ -4,6 +4,7 @@ answers the client's conversation directly, as it stands, instead of refining th
 from __future__ import annotations
 
 from config.presets import load_preset
+from reasoning.answers import answers_agree
 from reasoning.config import CePOConfig
 from reasoning.events import StatusUpdate
 from tests.engine.helpers import answer, blocks, collect, finished, request
@@ -152,3 +153,8 @@ async def test_quiet_mode_says_so_once_whatever_the_candidates() -> None:
     events = await collect(client, request(config, messages=ASKS))
     said = [e.text for e in events if isinstance(e, StatusUpdate) and "directly" in e.text]
     assert client.count(DIRECT) == 3 and len(said) == 1
+
+
+def test_answer_keys_agree_when_all_equal_and_none_missing() -> None:
+    assert answers_agree(["42", "42"]) and answers_agree(["41"]) and answers_agree([])
+    assert not answers_agree(["41", "42"]) and not answers_agree(["42", None])
