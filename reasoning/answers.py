@@ -19,6 +19,7 @@ the answer (``Answer: <value>``, ``\\boxed{<your answer>}``) is no answer: its k
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -130,6 +131,16 @@ def answers_agree(keys: Sequence[str | None]) -> bool:
     """Whether answer ``keys`` agree: all the same, none missing (``None``). Fewer than two
     have nothing to disagree with."""
     return len(keys) < 2 or (None not in keys and len(set(keys)) == 1)
+
+
+def majority_key(keys: Sequence[str | None]) -> str | None:
+    """The answer key that more than half of ``keys`` state, and at least two of them;
+    ``None`` when there is none (a missing answer counts against every key)."""
+    counts = Counter(key for key in keys if key is not None)
+    if not counts:
+        return None
+    key, count = counts.most_common(1)[0]
+    return key if count >= 2 and count * 2 > len(keys) else None
 
 
 def normalise_answer(answer: str) -> str:

@@ -14,6 +14,15 @@ client's conversation directly instead, as it stands (no step prompt), at the fi
 step's temperature and limits. On the rig's 1.5B model, two executions that disagree
 were right less often than the model's plain answer (bench/RESULTS.md).
 
+With ``keep_execution_majority``, a final answer that states another answer than most
+of the candidate's executions (more than half, at least two; see
+:func:`reasoning.answers.majority_key`) is written once more, from the first execution
+that states theirs instead of the refined solution, and replaced when the new reply
+states that answer. On the rig's 1.5B model, a final that overturned its executions'
+majority was right on 4 of 34 such candidates and the majority on 25 (bench/RESULTS.md).
+Only a stated answer counts (not a last number), and a final already sent live, a
+tool call or a failed answer is left as it is.
+
 When the answer step's reply is empty, or the question expects a stated answer (see
 :func:`reasoning.answers.expects_answer`) and the reply states none, the step runs once
 more, insisting on it; if that reply is no answer either, the candidate is marked
@@ -34,11 +43,13 @@ from collections.abc import Sequence
 
 from reasoning import prompts
 from reasoning.answers import (
+    STATED_FORMS,
     answers_agree,
     asks_for_answer,
     expects_answer,
     extract_final_answer,
     find_answer,
+    majority_key,
     stated_answer,
     stated_key,
 )
@@ -107,6 +118,8 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
     found = find_answer(final.text)
     candidate.answer_key = found.key if found is not None else None
     candidate.answer_form = found.form if found is not None else None
+    if stage == "final" and scope.config.keep_execution_majority:
+        await _keep_majority(scope, candidate)
     scope.progress.final_ready()
 
 
@@ -182,6 +195,70 @@ async def _retry_answer(
         return first
     candidate.streamed = False
     return LLMResponse(candidate.solution, "stop", usage=None)
+
+
+async def _keep_majority(scope: RunScope, candidate: Candidate) -> None:
+    """When the final answer states another answer than most executions, write it once
+    more from the first execution that states theirs; keep the new reply when it states
+    that answer, else the first (see the module docstring)."""
+    final, key = candidate.final, candidate.answer_key
+    if final is None or final.tool_calls or candidate.streamed or candidate.answer_failed:
+        return
+    if key is None or candidate.answer_form not in STATED_FORMS:
+        return  # only a stated answer can overturn the executions (not a last number)
+    keys = [answer for _, answer in candidate.execution_answers]
+    majority = majority_key(keys)
+    if majority is None or majority == key:
+        return
+    attempt, text = next(
+        (number, text)
+        for (number, text), (_, answer) in zip(
+            candidate.executions, candidate.execution_answers, strict=True
+        )
+        if answer == majority
+    )
+    record = {
+        "candidate": candidate.number,
+        "final_answer": key,
+        "majority_answer": majority,
+        "executions": f"{keys.count(majority)} of {len(keys)}",
+        "from_attempt": attempt,
+        "kept": "first",
+    }
+    scope.ledger.finals_against_majority.append(record)
+    scope.note(
+        f"Candidate {candidate.number}: the final answer overturns the executions",
+        f"It states {key} where {record['executions']} executions state {majority}, so "
+        f"the final answer is written once more from the execution of attempt {attempt}.",
+        candidate.number,
+    )
+    refined, candidate.solution = candidate.solution, text
+    again: LLMResponse | None = None
+    found = None
+    try:
+        again = await _answer(
+            scope, candidate, "final", insist=False, basis=f"attempt {attempt}'s execution"
+        )
+        found = find_answer(again.text)
+    except LLMError as error:
+        scope.ledger.notes.append(
+            f"candidate {candidate.number}: the answer from the executions' majority failed "
+            f"({error.message})"
+        )
+    finally:  # the first final and its solution stand unless the new one is kept
+        kept = (
+            again is not None
+            and found is not None
+            and (found.key, found.form in STATED_FORMS) == (majority, True)
+            and _answered(candidate, again)
+        )
+        if not kept:
+            candidate.solution = refined
+    if again is None or found is None or not kept:
+        return
+    record["kept"] = "majority"
+    candidate.final = again
+    candidate.answer_key, candidate.answer_form = found.key, found.form
 
 
 # -- step 1 and 2: planning attempts ------------------------------------------------------
@@ -357,21 +434,24 @@ async def _refine(scope: RunScope, candidate: Candidate) -> str:
 
 
 async def _answer(
-    scope: RunScope, candidate: Candidate, stage: str, *, insist: bool
+    scope: RunScope, candidate: Candidate, stage: str, *, insist: bool, basis: str | None = None
 ) -> LLMResponse:
     """Run the final step (``stage="final"``), the direct answer to the client's
     conversation (``"direct"``; its retry asks as the fallback does) or the direct
     fallback (``"fallback"``); streamed live as
     :class:`AnswerDelta` events when the run is live, unless the question asks for a
     stated answer (then the reply is checked first, and sent whole). ``insist`` asks
-    firmly for the answer in the asked-for form (the retry). Raises :class:`LLMError`."""
+    firmly for the answer in the asked-for form (the retry); ``basis`` names, in the
+    label, a solution the final step works from other than the refined one. Raises
+    :class:`LLMError`."""
     config = scope.config
     answer = scope.answer
     response_format = answer.response_format
     retry = " (retry)" if insist else ""
     pieces: tuple[str, ...] = ()
     if stage == "final":
-        label = f"Candidate {candidate.number} · final answer{retry}"
+        source = f" (from {basis})" if basis else ""
+        label = f"Candidate {candidate.number} · final answer{source}{retry}"
         turn = prompts.final_task(response_format, insist=insist)
         pieces = (candidate.solution or "",)
     elif stage == "direct" and not insist:

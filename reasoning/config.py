@@ -54,6 +54,12 @@ class CePOConfig(BaseModel):
         "none, where one is wanted) answers the client's question directly instead of "
         "refining them",
     )
+    keep_execution_majority: bool = Field(
+        default=False,
+        description="A final answer that states another answer than most of the candidate's "
+        "executions (more than half, at least two) is written once more from an execution "
+        "that states theirs, and replaced when the new one does",
+    )
     rating_model: str | None = Field(
         default=None, min_length=1, description="Model of the rating calls (default: the run's)"
     )

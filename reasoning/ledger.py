@@ -41,6 +41,7 @@ class RunLedger:
     fallbacks: list[int] = field(default_factory=list)
     disagreements: list[dict[str, Any]] = field(default_factory=list)
     refine_kept_first: list[int] = field(default_factory=list)
+    finals_against_majority: list[dict[str, Any]] = field(default_factory=list)
     ratings: list[dict[str, Any]] = field(default_factory=list)
     context_shortened: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -95,6 +96,7 @@ class RunLedger:
             "fallback_candidates": list(self.fallbacks),
             "direct_on_disagreement": list(self.disagreements),
             "refine_kept_first_execution": list(self.refine_kept_first),
+            "finals_against_majority": list(self.finals_against_majority),
             "ratings": list(self.ratings),
             "stage_timings": self.stage_timings(),
             "duration_seconds": round(self.clock() - self.started, 6),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,12 @@ from bench.accuracy import cli
 from bench.accuracy.arms import ArmError, parse_arm
 from bench.accuracy.datasets import load_dataset
 from bench.accuracy.records import ItemRecord, read_results
-from bench.accuracy.rescore import answer_counts, rescore, rescore_record
+from bench.accuracy.rescore import (
+    answer_counts,
+    keep_execution_majority,
+    rescore,
+    rescore_record,
+)
 from bench.accuracy.runner import majority_sample
 from tests.servers import serve_in_thread
 
@@ -324,3 +330,65 @@ def test_direct_on_disagreement_replays_the_baseline_where_the_executions_split(
     # a baseline sampled at another temperature is not the engine's direct call
     hot = [*items[:4], *(_plain(i, correct=True, temperature=0.7) for i in range(4))]
     assert ("low", "direct_on_disagreement") not in {(r.arm, r.rule) for r in rescore(hot)}
+
+
+def _medium(
+    index: int,
+    finals: list[tuple[str, str]],
+    executions: list[list[str | None]],
+    *,
+    keep: bool = False,
+) -> ItemRecord:
+    """A three-candidate CePO record (majority of the finals) whose candidate n's final
+    stated ``finals[n-1]`` (answer, form); the truth is 5."""
+    selection = {
+        "extracted_answers": [
+            {"candidate": n, "answer": key, "form": form, "failed": False}
+            for n, (key, form) in enumerate(finals, 1)
+        ],
+        "execution_answers": [
+            {"candidate": n, "attempt": a, "answer": key}
+            for n, keys in enumerate(executions, 1)
+            for a, key in enumerate(keys, 1)
+        ],
+    }
+    config = {"selection_rule": "majority", "keep_execution_majority": keep}
+    recorded = Counter(key for key, _ in finals).most_common(1)[0][0]
+    return ItemRecord(
+        "gsm8k",
+        index,
+        "medium",
+        MODEL,
+        f"cepo-{MODEL}",
+        "h",
+        "5",
+        answer=f"Answer: {recorded}",
+        extracted=recorded,
+        method="answer_line",
+        correct=recorded == "5",
+        cepo={"selection": selection, "ratings": [], "config": config},
+    )
+
+
+def test_keep_execution_majority_estimates_finals_that_follow_their_executions() -> None:
+    line = "answer_line"
+    overturned = _medium(
+        0,
+        [("6", line), ("6", line), ("5", line)],
+        [["5", "5", "6"], ["6", "6", "5"], ["5", "5", "6"]],  # candidate 1's majority: 5
+    )
+    estimate = keep_execution_majority(overturned)
+    assert overturned.correct is False and estimate == (True, True)  # finals 5, 6, 5
+    # a last number is no stated answer to overturn, and a split has no majority
+    unstated = _medium(
+        1,
+        [("6", "last_number"), ("6", line), ("5", line)],
+        [["5", "5", "6"], ["6", "5", None], ["5", "5", "6"]],
+    )
+    assert keep_execution_majority(unstated) == (False, False)
+    # a record that ran with the option: its recorded choice is the rule already
+    assert keep_execution_majority(_medium(2, [("5", line)] * 3, [["5"]] * 3, keep=True)) is None
+    rows = {(row.arm, row.rule): row for row in rescore([overturned, unstated])}
+    row = rows[("medium", "keep_execution_majority")]
+    assert (row.n, row.correct, row.unstated) == (2, 1, 1)
+    assert rows[("medium", "recorded")].correct == 0

@@ -194,6 +194,46 @@ def test_low_effort_answers_directly_when_its_executions_disagree(
     assert "the executions disagree" in trace
 
 
+def test_a_final_that_overturns_its_executions_is_written_again_from_one(
+    cepo: str, upstream: FakeUpstream
+) -> None:
+    # the default preset: every execution says 42, the first final written says 48
+    asks = [{"role": "user", "content": "What is 6 times 7? End with a line 'Answer: <n>'."}]
+    execution = "6 x 7 = 42.\nAnswer: 42"
+    lock = threading.Lock()
+    finals: list[dict[str, Any]] = []
+
+    def reply(body: dict[str, Any]) -> str:
+        last = body["messages"][-1]["content"]
+        if last.startswith("# Step: execute"):
+            return execution
+        if last.startswith("# Step: final answer"):
+            with lock:  # the fake answers from its own threads
+                finals.append(body)
+                return "6 x 7 = 48.\nAnswer: 48" if len(finals) == 1 else "Answer: 42"
+        if last.startswith("# Step: verify"):
+            return "VERDICT: CORRECT"
+        return "1. Multiply 6 by 7."
+
+    upstream.responder = reply
+    response = sdk(cepo).chat.completions.create(
+        model="cepo-fake-model",
+        messages=asks,  # type: ignore[arg-type]
+    )
+    assert response.choices[0].message.content == "Answer: 42"
+    meta = (response.model_extra or {})["cepo"]
+    (record,) = meta["finals_against_majority"]
+    assert (record["final_answer"], record["majority_answer"]) == ("48", "42")
+    assert (record["executions"], record["kept"]) == ("3 of 3", "majority")
+    assert meta["upstream_calls"] == 28 == upstream.calls
+    again = next(
+        body for body in finals if any(m["content"] == execution for m in body["messages"])
+    )
+    assert again["temperature"] == 0.0
+    trace = (response.choices[0].message.model_extra or {}).get("reasoning_content") or ""
+    assert "the final answer overturns the executions" in trace
+
+
 def test_low_effort_and_overrides_change_the_work(cepo: str, upstream: FakeUpstream) -> None:
     sdk(cepo).chat.completions.create(
         model="cepo-fake-model",

@@ -18,6 +18,14 @@ binary judges' own results), so the candidates can be chosen again under any rul
   when the baseline ran at that temperature; the rule is given only where it did (and the
   harness's prompts always ask for an answer line, so an answer is always wanted).
 
+* ``keep_execution_majority``: that option, estimated on a record that ran without it:
+  where a candidate's final states an answer other than the one most of its executions
+  state (more than half, at least two), its new final is taken to state theirs, and the
+  candidates are chosen again under the record's own rule and recorded ratings. An
+  estimate, not a replay: the new final's text is not recorded (the engine keeps it only
+  when it states the majority's answer), and ratings of changed finals are the old
+  ones. Not given where the record ran with the option (its ``recorded`` is the rule).
+
 A self-consistency record (``samples``) is re-scored at smaller k from its first
 samples (``sc27@6`` is the majority of the first 6 of 27 samples).
 
@@ -46,7 +54,7 @@ from bench.accuracy.runner import majority_sample
 from bench.accuracy.scoring import score_reply
 from bench.accuracy.stats import wilson_interval
 from bench.accuracy.summary import Comparison, compare_arms
-from reasoning.answers import STATED_FORMS, answers_agree
+from reasoning.answers import STATED_FORMS, answers_agree, majority_key
 from reasoning.selection import RULES, Finalist, choose
 
 RESCORED_DATASETS: tuple[DatasetName, ...] = ("gsm8k", "letters")
@@ -180,6 +188,45 @@ def direct_on_disagreement(
     return bool(baseline.correct), baseline.method not in ("last_number", "none")
 
 
+def keep_execution_majority(record: ItemRecord) -> tuple[bool, bool | None] | None:
+    """``(correct, stated)`` of a CePO ``record`` under the ``keep_execution_majority``
+    estimate (see the module docstring); ``None`` where it does not apply."""
+    metadata = record.cepo
+    if not isinstance(metadata, dict) or record.error is not None:
+        return None
+    config = metadata.get("config") or {}
+    if config.get("keep_execution_majority"):
+        return None
+    selection = metadata.get("selection") or {}
+    extracted = selection.get("extracted_answers")
+    if not extracted:
+        return None
+    no_final = {d.get("candidate") for d in metadata.get("direct_on_disagreement") or []}
+    no_final.update(metadata.get("fallback_candidates") or [])
+    executions: dict[int, list[str | None]] = {}
+    for execution in selection.get("execution_answers") or []:
+        executions.setdefault(int(execution["candidate"]), []).append(execution.get("answer"))
+    finalists: list[Finalist] = []
+    forms: dict[int, str | None] = {}
+    for entry in extracted:
+        number, key, form = int(entry["candidate"]), entry.get("answer"), entry.get("form")
+        majority = majority_key(executions.get(number, []))
+        stated = form in STATED_FORMS and not entry.get("failed") and number not in no_final
+        if stated and majority is not None and key != majority:
+            key = majority
+        finalists.append(Finalist(number, key, bool(entry.get("failed"))))
+        forms[number] = form
+    pool = [e.get("answer") for e in selection.get("execution_answers") or []]
+    rule = config.get("selection_rule", "rating")
+    if rule == "pool_judges":
+        pool += [r.get("judge_answer") for r in metadata.get("ratings") or []]
+    choice = choose(finalists, _scores(metadata, finalists), rule=rule, pool=pool)
+    key = next(f.answer_key for f in finalists if f.candidate == choice.candidate)
+    return key_correct(record.dataset, key, record.expected), forms.get(
+        choice.candidate
+    ) in STATED_FORMS
+
+
 def rescore(items: Iterable[ItemRecord]) -> list[RescoreRow]:
     """Every rule's accuracy per (model, dataset, arm), in the records' order."""
     records = latest(items)
@@ -204,6 +251,9 @@ def rescore(items: Iterable[ItemRecord]) -> list[RescoreRow]:
         )
         if direct is not None:
             found["direct_on_disagreement"] = direct
+        majority = keep_execution_majority(record)
+        if majority is not None:
+            found["keep_execution_majority"] = majority
         for rule, outcome in found.items():
             name = rule if not rule.startswith("@") else f"{record.arm}{rule}"
             key = (record.model, record.dataset, record.arm, name)

@@ -71,7 +71,10 @@ def test_config_is_frozen() -> None:
 
 def test_presets() -> None:
     # medium is the paper's shape with the measured selection (binary rating, pool vote)
-    assert load_preset("medium") == CePOConfig(bestofn_rating_type="binary", selection_rule="pool")
+    # and finals kept to their executions' majority
+    assert load_preset("medium") == CePOConfig(
+        bestofn_rating_type="binary", selection_rule="pool", keep_execution_majority=True
+    )
     thinking = load_preset("thinking")
     assert thinking.upstream_reasoning_effort is not None
     assert thinking.final_max_tokens > load_preset("medium").final_max_tokens
