@@ -205,7 +205,7 @@ async def _keep_majority(scope: RunScope, candidate: Candidate) -> None:
     if final is None or final.tool_calls or candidate.streamed or candidate.answer_failed:
         return
     if key is None or candidate.answer_form not in STATED_FORMS:
-        return  # only a stated answer can overturn the executions (not a last number)
+        return  # only a stated answer overturns the executions, not a last number
     keys = [answer for _, answer in candidate.execution_answers]
     majority = majority_key(keys)
     if majority is None or majority == key:
@@ -233,31 +233,25 @@ async def _keep_majority(scope: RunScope, candidate: Candidate) -> None:
         candidate.number,
     )
     refined, candidate.solution = candidate.solution, text
-    again: LLMResponse | None = None
-    found = None
     try:
         again = await _answer(
             scope, candidate, "final", insist=False, basis=f"attempt {attempt}'s execution"
         )
-        found = find_answer(again.text)
     except LLMError as error:
         scope.ledger.notes.append(
             f"candidate {candidate.number}: the answer from the executions' majority failed "
             f"({error.message})"
         )
-    finally:  # the first final and its solution stand unless the new one is kept
-        kept = (
-            again is not None
-            and found is not None
-            and (found.key, found.form in STATED_FORMS) == (majority, True)
-            and _answered(candidate, again)
-        )
-        if not kept:
-            candidate.solution = refined
-    if again is None or found is None or not kept:
+        return
+    finally:  # the first final's solution, unless the new final is kept (below)
+        candidate.solution = refined
+    found = find_answer(again.text)
+    if found is None or not found.stated or found.key != majority:
+        return
+    if not _answered(candidate, again):
         return
     record["kept"] = "majority"
-    candidate.final = again
+    candidate.final, candidate.solution = again, text
     candidate.answer_key, candidate.answer_form = found.key, found.form
 
 

@@ -181,6 +181,22 @@ async def test_the_pool_vote_sees_the_new_final() -> None:
     assert result.metadata["upstream_calls"] == 28
 
 
+async def test_a_kept_final_is_rated_with_the_execution_it_came_from() -> None:
+    def final(call: ScriptedCall) -> str:
+        return "Answer: 41" if call.ordinal == 1 else "Answer: 42"
+
+    client = ScriptedClient(latency=0.001)
+    client.on("execute", lambda call: RIGHT).on("final", final)
+    client.on("rate", lambda call: "CORRECT")
+    config = ONE.merged({"bestofn_n": 2, "bestofn_rating_type": "absolute"})
+    result = finished(await collect(client, request(config, messages=ASKS)))
+    assert result.metadata["finals_against_majority"][0]["kept"] == "majority"
+    refined = "Both solutions agree. Refined solution: 40 + 2 = 42."
+    shown = sorted(RIGHT in call.prompt for call in client.of("rate"))
+    assert shown == [False, True]  # the other candidate is rated with its refined solution
+    assert sum(refined in call.prompt for call in client.of("rate")) == 1
+
+
 def test_presets() -> None:
     assert load_preset("low").keep_execution_majority
     assert load_preset("medium").keep_execution_majority
