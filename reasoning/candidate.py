@@ -232,6 +232,7 @@ async def _keep_majority(scope: RunScope, candidate: Candidate) -> None:
         f"the final answer is written once more from the execution of attempt {attempt}.",
         candidate.number,
     )
+    scope.progress.rewriting_final()
     refined, candidate.solution = candidate.solution, text
     try:
         again = await _answer(

@@ -58,7 +58,8 @@ class Progress:
     Lines name what is happening, never counts of finished calls, so a run has a few of
     them whatever its size: with ``n`` candidates, ``started``, ``planning``, executing,
     refining, writing the final answer(s), rating or comparing (``n > 1``), choosing
-    (``n > 1``), and at most one line about rejected planning attempts.
+    (``n > 1``), and at most one line each about rejected planning attempts, answering
+    directly and a final answer written again.
     """
 
     def __init__(self, emit: Callable[[Event], None], config: CePOConfig) -> None:
@@ -75,6 +76,7 @@ class Progress:
         self.comparisons_total = 0
         self._rejection_said = False
         self._direct_said = False
+        self._rewrite_said = False
 
     def say(self, text: str) -> None:
         self._emit(StatusUpdate(text))
@@ -118,6 +120,11 @@ class Progress:
         if not self._direct_said:
             self._direct_said = True
             self.say("The executions disagree; answering the question directly")
+
+    def rewriting_final(self) -> None:
+        if not self._rewrite_said:
+            self._rewrite_said = True
+            self.say("A final answer overturns its executions; writing it again from one of them")
 
     def final_ready(self) -> None:
         self.finals += 1

@@ -11,7 +11,7 @@ from reasoning.answers import majority_key
 from reasoning.config import CePOConfig
 from reasoning.llm import LLMError, LLMResponse
 from reasoning.tools import ToolOffer
-from tests.engine.helpers import answer, blocks, collect, finished, request
+from tests.engine.helpers import answer, blocks, collect, finished, request, statuses
 from tests.engine.scripted_client import HANG, ScriptedCall, ScriptedClient
 
 ASKS = [{"role": "user", "content": "What is 40 + 2? End with a line 'Answer: <number>'."}]
@@ -62,6 +62,12 @@ async def test_a_final_against_the_majority_is_written_again_from_an_execution()
     assert result.metadata["selection"]["extracted_answers"][0]["answer"] == "42"
     notes = [b.title for b in blocks(events, "note")]
     assert notes == ["Candidate 1: the final answer overturns the executions"]
+    assert (
+        statuses(events).count(
+            "A final answer overturns its executions; writing it again from one of them"
+        )
+        == 1
+    )
     titles = [b.title for b in blocks(events, "final")]
     assert titles == [
         "Candidate 1 · final answer",
