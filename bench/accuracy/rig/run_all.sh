@@ -147,6 +147,7 @@ stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ" $COMMON
 # the harness interleaves arms item by item: few new arms per stage, so each reaches n = 150
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT" $COMMON
 stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ,$LOWD" $COMMON
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW,$MEDHOTNOW" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW,$MEDHOTNOW,$PAPER" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW,$MEDHOTNOW,$PAPER,$VARS" $COMMON
