@@ -249,8 +249,8 @@ async def _keep_majority(scope: RunScope, candidate: Candidate) -> None:
     found = find_answer(again.text)
     if found is None or not found.stated or found.key != majority:
         return
-    if not _answered(candidate, again):
-        return
+    if again.tool_calls or not _answered(candidate, again):
+        return  # a text answer was written again: a tool call is not what was asked
     record["kept"] = "majority"
     candidate.final, candidate.solution = again, text
     candidate.answer_key, candidate.answer_form = found.key, found.form

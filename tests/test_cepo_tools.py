@@ -189,6 +189,9 @@ def test_candidates_disagreeing_on_a_tool_call_follow_the_majority(
         model="cepo-fake-model",
         messages=QUESTION,  # type: ignore[arg-type]
         tools=[WEATHER],  # type: ignore[list-item]
+        # the pattern numbers answer steps in call order; a text final ("light clothes")
+        # overturns the filler executions' 42, and its second final would take a number
+        extra_body={"cepo": {"keep_execution_majority": False}},
     )
     meta = (reply.model_extra or {})["cepo"]
     assert meta["tools"]["answer"] == answer

@@ -170,6 +170,24 @@ async def test_a_tool_call_is_left_as_it_is() -> None:
     assert result.metadata["finals_against_majority"] == []
 
 
+async def test_a_new_final_that_calls_a_tool_keeps_the_first() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+
+    def final(c: ScriptedCall) -> str | LLMResponse:
+        if c.ordinal == 1:
+            return "Answer: 41"
+        return LLMResponse("Answer: 42", "tool_calls", tool_calls=(call,))
+
+    client = _client((RIGHT, RIGHT, WRONG))
+    client.on("final", final)
+    lookup = {"type": "function", "function": {"name": "lookup", "parameters": {}}}
+    run = request(ONE, messages=ASKS, tools=ToolOffer(tools=(lookup,)))
+    result = finished(await collect(client, run))
+    assert client.count("final") == 2
+    assert result.answer == "Answer: 41"
+    assert result.metadata["finals_against_majority"][0]["kept"] == "first"
+
+
 async def test_the_pool_vote_sees_the_new_final() -> None:
     # the medium preset's three candidates; every execution states 42, the first final
     # to be written states 41; after its new final every final states 42
