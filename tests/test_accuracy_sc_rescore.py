@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -33,9 +34,11 @@ from bench.accuracy.records import ItemRecord, read_results
 from bench.accuracy.rescore import (
     answer_counts,
     keep_execution_majority,
+    read_refinals,
     rescore,
     rescore_record,
 )
+from bench.accuracy.rig import refinal
 from bench.accuracy.runner import majority_sample
 from tests.servers import serve_in_thread
 
@@ -392,3 +395,80 @@ def test_keep_execution_majority_estimates_finals_that_follow_their_executions()
     row = rows[("medium", "keep_execution_majority")]
     assert (row.n, row.correct, row.unstated) == (2, 1, 1)
     assert rows[("medium", "recorded")].correct == 0
+
+
+def test_measured_refinals_change_only_the_finals_that_stated_the_majority() -> None:
+    line = "answer_line"
+    overturned = _medium(
+        0,
+        [("6", line), ("6", line), ("5", line)],
+        [["5", "5", "6"], ["6", "6", "5"], ["5", "5", "6"]],
+    )
+    case = ("gsm8k", 0, "medium", 1)
+    assert keep_execution_majority(overturned, {case: True}) == (True, True)
+    assert keep_execution_majority(overturned, {case: False}) == (False, True)
+    assert keep_execution_majority(overturned, {}) is None  # the case was not measured
+    rows = {(row.arm, row.rule): row for row in rescore([overturned], {case: True})}
+    assert rows[("medium", "keep_execution_majority (measured)")].correct == 1
+    assert ("medium", "keep_execution_majority (measured)") not in {
+        (row.arm, row.rule) for row in rescore([overturned])
+    }
+
+
+def test_refinal_sends_the_final_step_from_the_majoritys_execution(tmp_path: Path) -> None:
+    item = load_dataset("gsm8k")[0]
+    execution = "Worked it out: 18.\nAnswer: 18"
+    trace = (
+        "### Candidate 1 · plan (attempt 1)\n\n1. Count the eggs.\n\n"
+        f"### Candidate 1 · execution (attempt 1)\n\n{execution}\n\n"
+        "### Candidate 1 · execution (attempt 2)\n\n### Step 1\nAnswer: 18\n\n"
+        "### Candidate 1 · final answer\n\nAnswer: 20\n\n"
+    )
+    selection = {
+        "extracted_answers": [
+            {"candidate": 1, "answer": "20", "form": "answer_line", "failed": False}
+        ],
+        "execution_answers": [
+            {"candidate": 1, "attempt": 1, "answer": "18"},
+            {"candidate": 1, "attempt": 2, "answer": "18"},
+        ],
+    }
+    record = ItemRecord(
+        "gsm8k",
+        0,
+        "medium",
+        MODEL,
+        f"cepo-{MODEL}",
+        item.prompt_hash,
+        item.expected,
+        answer="Answer: 20",
+        extracted="20",
+        method="answer_line",
+        correct=False,
+        reasoning=trace,
+        cepo={"selection": selection, "ratings": [], "config": {"final_temperature": 0.0}},
+    )
+    results = tmp_path / "results.jsonl"
+    results.write_text(record.to_json() + "\n")
+    bodies: list[dict[str, Any]] = []
+
+    async def chat(request: Request) -> JSONResponse:
+        bodies.append(await request.json())
+        message = {"role": "assistant", "content": "So 18 it is.\nAnswer: 18"}
+        return JSONResponse({"choices": [{"index": 0, "message": message}]})
+
+    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    out = tmp_path / "refinals.jsonl"
+    with serve_in_thread(app, lifespan="off") as url:
+        args = ["--in", str(results), "--base-url", url + "/v1", "--model", MODEL]
+        assert refinal.main([*args, "--out", str(out)]) == 0
+        assert refinal.main([*args, "--out", str(out)]) == 0  # resumes: nothing to send
+    (body,) = bodies
+    assert body["temperature"] == 0.0 and body["max_tokens"] == 1024
+    messages = body["messages"]
+    assert messages[0] == {"role": "user", "content": item.prompt}
+    assert messages[1] == {"role": "assistant", "content": execution}
+    assert messages[2]["role"] == "user"
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (row["answer"], row["majority_answer"], row["kept"]) == ("18", "18", True)
+    assert read_refinals(out) == {("gsm8k", 0, "medium", 1): True}

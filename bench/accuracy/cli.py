@@ -21,7 +21,13 @@ from bench.accuracy.datasets import DEV_BOUNDS, DatasetError, parse_dataset_name
 from bench.accuracy.plot import plot_accuracy_vs_tokens
 from bench.accuracy.records import read_results
 from bench.accuracy.report import ReportError, render_section, write_section
-from bench.accuracy.rescore import answer_counts, render_answer_counts, render_rescore, rescore
+from bench.accuracy.rescore import (
+    answer_counts,
+    read_refinals,
+    render_answer_counts,
+    render_rescore,
+    rescore,
+)
 from bench.accuracy.runner import RunConfig, run_accuracy
 from bench.accuracy.summary import summarise
 
@@ -131,6 +137,11 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument(
         "--in", dest="inputs", type=Path, nargs="+", required=True, help="JSONL files"
     )
+    again.add_argument(
+        "--refinals",
+        type=Path,
+        help="outcomes of bench/accuracy/rig/refinal.py: adds keep_execution_majority (measured)",
+    )
     return parser
 
 
@@ -151,7 +162,12 @@ def _rescore(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UsageError(f"no such results file: {path}")
         items += read_results(path)[1]
-    print(render_rescore(rescore(items)))
+    refinals = None
+    if args.refinals is not None:
+        if not args.refinals.exists():
+            raise UsageError(f"no such refinals file: {args.refinals}")
+        refinals = read_refinals(args.refinals)
+    print(render_rescore(rescore(items, refinals)))
     print(render_answer_counts(answer_counts(items)), end="")
     return 0
 

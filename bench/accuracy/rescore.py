@@ -25,6 +25,10 @@ binary judges' own results), so the candidates can be chosen again under any rul
   estimate, not a replay: the new final's text is not recorded (the engine keeps it only
   when it states the majority's answer), and ratings of changed finals are the old
   ones. Not given where the record ran with the option (its ``recorded`` is the rule).
+* ``keep_execution_majority (measured)``: the same with the real outcome of each new
+  final, where ``bench/accuracy/rig/refinal.py`` sent it to a model (``--refinals``):
+  a candidate's final changes only where the new one stated the majority's answer.
+  Given only for records whose every such candidate was measured.
 
 A self-consistency record (``samples``) is re-scored at smaller k from its first
 samples (``sc27@6`` is the majority of the first 6 of 27 samples).
@@ -42,9 +46,11 @@ re-scoring covers the numeric datasets (GSM8K, letters); CRUXEval records are sk
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from bench.accuracy.arms import BASELINE
@@ -188,9 +194,27 @@ def direct_on_disagreement(
     return bool(baseline.correct), baseline.method not in ("last_number", "none")
 
 
-def keep_execution_majority(record: ItemRecord) -> tuple[bool, bool | None] | None:
+#: ``(dataset, index, arm, candidate) -> kept`` from refinal.py's output
+Refinals = Mapping[tuple[str, int, str, int], bool]
+
+
+def read_refinals(path: Path) -> dict[tuple[str, int, str, int], bool]:
+    """The outcomes :mod:`bench.accuracy.rig.refinal` wrote to ``path``."""
+    outcomes: dict[tuple[str, int, str, int], bool] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            key = (row["dataset"], int(row["index"]), row["arm"], int(row["candidate"]))
+            outcomes[key] = bool(row["kept"])
+    return outcomes
+
+
+def keep_execution_majority(
+    record: ItemRecord, refinals: Refinals | None = None
+) -> tuple[bool, bool | None] | None:
     """``(correct, stated)`` of a CePO ``record`` under the ``keep_execution_majority``
-    estimate (see the module docstring); ``None`` where it does not apply."""
+    estimate, or with ``refinals`` the measured outcomes (see the module docstring);
+    ``None`` where it does not apply or a case was not measured."""
     metadata = record.cepo
     if not isinstance(metadata, dict) or record.error is not None:
         return None
@@ -213,7 +237,13 @@ def keep_execution_majority(record: ItemRecord) -> tuple[bool, bool | None] | No
         majority = majority_key(executions.get(number, []))
         stated = form in STATED_FORMS and not entry.get("failed") and number not in no_final
         if stated and majority is not None and key != majority:
-            key = majority
+            if refinals is None:
+                key = majority
+            else:
+                case = (record.dataset, record.index, record.arm, number)
+                if case not in refinals:
+                    return None
+                key = majority if refinals[case] else key
         finalists.append(Finalist(number, key, bool(entry.get("failed"))))
         forms[number] = form
     pool = [e.get("answer") for e in selection.get("execution_answers") or []]
@@ -227,8 +257,9 @@ def keep_execution_majority(record: ItemRecord) -> tuple[bool, bool | None] | No
     ) in STATED_FORMS
 
 
-def rescore(items: Iterable[ItemRecord]) -> list[RescoreRow]:
-    """Every rule's accuracy per (model, dataset, arm), in the records' order."""
+def rescore(items: Iterable[ItemRecord], refinals: Refinals | None = None) -> list[RescoreRow]:
+    """Every rule's accuracy per (model, dataset, arm), in the records' order; with
+    ``refinals``, also ``keep_execution_majority (measured)``."""
     records = latest(items)
     outcomes: dict[tuple[str, str, str, str], dict[int, tuple[bool, bool | None]]] = {}
     baseline: dict[tuple[str, str], dict[int, bool]] = {}
@@ -254,6 +285,9 @@ def rescore(items: Iterable[ItemRecord]) -> list[RescoreRow]:
         majority = keep_execution_majority(record)
         if majority is not None:
             found["keep_execution_majority"] = majority
+            measured = keep_execution_majority(record, refinals) if refinals else None
+            if measured is not None:
+                found["keep_execution_majority (measured)"] = measured
         for rule, outcome in found.items():
             name = rule if not rule.startswith("@") else f"{record.arm}{rule}"
             key = (record.model, record.dataset, record.arm, name)
