@@ -337,7 +337,7 @@ def test_request_settings_are_respected(cepo: str, upstream: FakeUpstream) -> No
     bodies = [r.body for r in upstream.chat_requests]
     assert all(b.get("seed") == 7 and b.get("user") == "u-1" for b in bodies)
     temperatures = sorted({b["temperature"] for b in bodies})
-    assert temperatures == [0.0, 0.1, 0.25, 0.55]  # per step; the request's 1.3 is not used
+    assert temperatures == [0.0, 0.1, 0.7]  # per step; the request's 1.3 is not used
     limited = [b for b in bodies if b.get("max_tokens") == 33]
     assert len(limited) == 3 and all(b.get("stop") == ["END"] for b in limited)
     assert all(b["temperature"] == 0.0 for b in limited)

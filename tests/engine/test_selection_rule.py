@@ -70,10 +70,14 @@ def test_config_is_frozen() -> None:
 
 
 def test_presets() -> None:
-    # medium is the paper's shape with the measured selection (binary rating, pool vote)
-    # and finals kept to their executions' majority
+    # medium is the paper's shape with the measured selection (binary rating, pool vote),
+    # finals kept to their executions' majority and plans and executions sampled at 0.7
     assert load_preset("medium") == CePOConfig(
-        bestofn_rating_type="binary", selection_rule="pool", keep_execution_majority=True
+        bestofn_rating_type="binary",
+        selection_rule="pool",
+        keep_execution_majority=True,
+        planning_temperature=0.7,
+        execution_temperature=0.7,
     )
     thinking = load_preset("thinking")
     assert thinking.upstream_reasoning_effort is not None

@@ -125,15 +125,19 @@ if [ "${ALONE:-0}" = 1 ]; then
 fi
 COMMON="$BASES --concurrency $CONC --temperature 0 --max-tokens 1024"
 REQ="baseline,low,medium,sc6,sc27"
-PAPER='paper={"bestofn_rating_type": "absolute", "selection_rule": "rating"}'
+# the paper's configuration, pinned: the default preset under it changed in session 5
+# (its first 75 items ran on the preset of then, which had these values)
+PAPER='paper={"bestofn_rating_type": "absolute", "selection_rule": "rating", '\
+'"planning_temperature": 0.55, "execution_temperature": 0.25, "keep_execution_majority": false}'
 MEDHOT='medhot={"execution_temperature": 0.7, "planning_temperature": 0.7}'
 # the low preset as of session 4, whatever the default is when this runs (the `low`
 # records are the preset before direct_on_disagreement)
 LOWD='lowdirect={"reasoning_effort": "low", "direct_on_disagreement": true}'
-# `medium` as it is now (keep_execution_majority on since session 5; the `medium` records
-# are the preset before it), and the same with medhot's temperatures
+# `medium` as it is now (since session 5: keep_execution_majority, plans and executions
+# at 0.7; the `medium` records are the preset before both), and the same at the paper's
+# temperatures
 MEDNOW='mednow={"reasoning_effort": "medium"}'
-MEDHOTNOW='medhotnow={"reasoning_effort": "medium", "execution_temperature": 0.7, "planning_temperature": 0.7}'
+MEDCOOLNOW='medcoolnow={"reasoning_effort": "medium", "execution_temperature": 0.25, "planning_temperature": 0.55}'
 VARS='medblind={"bestofn_rating_type": "blind", "rating_temperature": 0.7},'\
 'low3={"reasoning_effort": "low", "bestofn_n": 3, "planning_n": 1, "planning_m": 2, '\
 '"bestofn_rating_type": "majority", "selection_rule": "pool"}'
@@ -148,9 +152,9 @@ stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT" $COMMON
 stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ,$LOWD" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW" $COMMON
-stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW,$MEDHOTNOW" $COMMON
-stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW,$MEDHOTNOW,$PAPER" $COMMON
-stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW,$MEDHOTNOW,$PAPER,$VARS" $COMMON
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW,$MEDCOOLNOW" $COMMON
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW,$MEDCOOLNOW,$PAPER" $COMMON
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW,$MEDCOOLNOW,$PAPER,$VARS" $COMMON
 for f in $G/results/*.jsonl; do gzip -c "$f" > "$OUT/$(basename "$f").gz"; done
 tail -c 3000 $G/proxy.log > "$OUT/proxy-tail.log"
 for k in $PAIRS; do [ "$k" = 1 ] || tail -c 3000 $G/proxy$k.log > "$OUT/proxy$k-tail.log"; done
