@@ -52,11 +52,19 @@ def proxy(make_proxy: ProxyFactory, upstream: FakeUpstream) -> str:
 _SDK_CLIENTS: list[openai.OpenAI] = []
 
 
-def sdk(base: str) -> openai.OpenAI:
-    """An OpenAI SDK client for the proxy at ``base`` (no ``/v1``), closed after the test."""
-    client = openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
+def closed_after_test(client: openai.OpenAI) -> openai.OpenAI:
+    """``client``, closed when the test ends: an SDK client left open keeps its pooled
+    sockets until garbage collection, whose ``ResourceWarning`` (an error here) would
+    then fail whichever later test happens to be running."""
     _SDK_CLIENTS.append(client)
     return client
+
+
+def sdk(base: str) -> openai.OpenAI:
+    """An OpenAI SDK client for the proxy at ``base`` (no ``/v1``), closed after the test."""
+    return closed_after_test(
+        openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
+    )
 
 
 @pytest.fixture(autouse=True)

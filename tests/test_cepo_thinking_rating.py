@@ -10,14 +10,16 @@ import openai
 
 from config.presets import load_preset
 from reasoning.prompts import HEADINGS
-from tests.conftest import ProxyFactory
+from tests.conftest import ProxyFactory, closed_after_test
 from tests.fake_upstream import FakeUpstream, Reply
 
 QUESTION = [{"role": "user", "content": "What is 6 times 7? End with a line 'Answer: <n>'."}]
 
 
 def sdk(base: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
+    return closed_after_test(
+        openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
+    )
 
 
 def _step(body: dict[str, Any]) -> str:

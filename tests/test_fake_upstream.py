@@ -19,6 +19,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from server.sse_decoder import SSEDecoder
+from tests.conftest import closed_after_test
 from tests.fake_upstream import DEFAULT_ANSWER, FakeUpstream, Fault, Reply, filler_text
 from tests.servers import serve_in_thread, unused_loopback_url
 
@@ -73,7 +74,9 @@ def chunks(events: list[str]) -> list[dict[str, Any]]:
 
 
 def sync_client(up: FakeUpstream) -> openai.OpenAI:
-    return openai.OpenAI(base_url=up.base_url, api_key="k", max_retries=0, timeout=5.0)
+    return closed_after_test(
+        openai.OpenAI(base_url=up.base_url, api_key="k", max_retries=0, timeout=5.0)
+    )
 
 
 def async_client(up: FakeUpstream) -> openai.AsyncOpenAI:

@@ -7,7 +7,7 @@ import time
 import httpx
 import openai
 
-from tests.conftest import ProxyFactory
+from tests.conftest import ProxyFactory, closed_after_test
 from tests.fake_upstream import FakeUpstream, Fault
 from tests.scrape import scrape
 
@@ -16,7 +16,9 @@ QUESTION = [{"role": "user", "content": "What is 6 times 7?"}]
 
 
 def sdk(base: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
+    return closed_after_test(
+        openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0, timeout=30)
+    )
 
 
 def test_metric_names_follow_prometheus_conventions(proxy: str) -> None:

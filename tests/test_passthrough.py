@@ -8,13 +8,15 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import ProxyFactory
+from tests.conftest import ProxyFactory, closed_after_test
 from tests.fake_upstream import FakeUpstream, Fault, Reply
 from tests.openai_wire import iter_sse_data, sse_data
 
 
 def client(base: str, **kwargs: object) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{base}/v1", api_key="client-key", max_retries=0, **kwargs)  # type: ignore[arg-type]
+    return closed_after_test(
+        openai.OpenAI(base_url=f"{base}/v1", api_key="client-key", max_retries=0, **kwargs)  # type: ignore[arg-type]
+    )
 
 
 def test_non_streaming_content_and_usage_unchanged(proxy: str, upstream: FakeUpstream) -> None:
