@@ -247,10 +247,8 @@ async def _keep_majority(scope: RunScope, candidate: Candidate) -> None:
     finally:  # the first final's solution, unless the new final is kept (below)
         candidate.solution = refined
     found = find_answer(again.text)
-    if found is None or not found.stated or found.key != majority:
-        return
-    if again.tool_calls or not _answered(candidate, again):
-        return  # a text answer was written again: a tool call is not what was asked
+    if again.tool_calls or found is None or not found.stated or found.key != majority:
+        return  # only a text reply stating the majority's answer replaces the first
     record["kept"] = "majority"
     candidate.final, candidate.solution = again, text
     candidate.answer_key, candidate.answer_form = found.key, found.form

@@ -74,12 +74,16 @@ class Progress:
         self.rated = 0
         self.comparisons_done = 0
         self.comparisons_total = 0
-        self._rejection_said = False
-        self._direct_said = False
-        self._rewrite_said = False
+        self._said: set[str] = set()
 
     def say(self, text: str) -> None:
         self._emit(StatusUpdate(text))
+
+    def say_once(self, text: str) -> None:
+        """``say`` the first time only: lines about what may happen to any candidate."""
+        if text not in self._said:
+            self._said.add(text)
+            self.say(text)
 
     def started(self) -> None:
         config = self.config
@@ -101,12 +105,10 @@ class Progress:
         self.executions_done += 1
 
     def attempt_rejected(self) -> None:
-        if not self._rejection_said:
-            self._rejection_said = True
-            self.say(
-                "Some planning attempts were cut off or failed; replacing them "
-                f"(up to {self.config.planning_m} attempts per candidate)"
-            )
+        self.say_once(
+            "Some planning attempts were cut off or failed; replacing them "
+            f"(up to {self.config.planning_m} attempts per candidate)"
+        )
 
     def refine_done(self) -> None:
         self.refined += 1
@@ -117,14 +119,10 @@ class Progress:
             )
 
     def answering_directly(self) -> None:
-        if not self._direct_said:
-            self._direct_said = True
-            self.say("The executions disagree; answering the question directly")
+        self.say_once("The executions disagree; answering the question directly")
 
     def rewriting_final(self) -> None:
-        if not self._rewrite_said:
-            self._rewrite_said = True
-            self.say("A final answer overturns its executions; writing it again from one of them")
+        self.say_once("A final answer overturns its executions; writing it again from one of them")
 
     def final_ready(self) -> None:
         self.finals += 1

@@ -17,7 +17,6 @@ binary judges' own results), so the candidates can be chosen again under any rul
   conversation unchanged at the final step's temperature, which is the baseline's request
   when the baseline ran at that temperature; the rule is given only where it did (and the
   harness's prompts always ask for an answer line, so an answer is always wanted).
-
 * ``keep_execution_majority``: that option, estimated on a record that ran without it:
   where a candidate's final states an answer other than the one most of its executions
   state (more than half, at least two), its new final is taken to state theirs, and the
@@ -126,17 +125,11 @@ def rescore_record(record: ItemRecord) -> dict[str, tuple[bool, bool | None]] | 
     ]
     forms = {int(e["candidate"]): e.get("form") for e in extracted}
     executions = [e.get("answer") for e in selection.get("execution_answers") or []]
-    judges = [r.get("judge_answer") for r in metadata.get("ratings") or []]
-    scores = _scores(metadata, finalists)
     out: dict[str, tuple[bool, bool | None]] = {
         "recorded": (bool(record.correct), record.method not in ("last_number", "none"))
     }
     for rule in RULES:
-        pool = executions + judges if rule == "pool_judges" else executions
-        choice = choose(finalists, scores, rule=rule, pool=pool)
-        key = next(f.answer_key for f in finalists if f.candidate == choice.candidate)
-        stated = forms.get(choice.candidate) in STATED_FORMS
-        out[rule] = (key_correct(record.dataset, key, record.expected), stated)
+        out[rule] = _chosen(record, finalists, forms, rule)
     eligible = [f for f in finalists if not f.failed] or finalists
     out["oracle"] = (
         any(key_correct(record.dataset, f.answer_key, record.expected) for f in eligible),
@@ -149,6 +142,22 @@ def rescore_record(record: ItemRecord) -> dict[str, tuple[bool, bool | None]] | 
     top = everything.most_common(1)[0][0] if everything else None
     out["pool_any"] = (key_correct(record.dataset, top, record.expected), None)
     return out
+
+
+def _chosen(
+    record: ItemRecord, finalists: Sequence[Finalist], forms: Mapping[int, str | None], rule: str
+) -> tuple[bool, bool]:
+    """``(correct, stated)`` of the candidate ``rule`` chooses among ``finalists``, with
+    the record's ratings and its executions' answers (and judges', for ``pool_judges``)."""
+    metadata = cast(dict[str, Any], record.cepo)
+    pool = [e.get("answer") for e in metadata["selection"].get("execution_answers") or []]
+    if rule == "pool_judges":
+        pool += [r.get("judge_answer") for r in metadata.get("ratings") or []]
+    choice = choose(finalists, _scores(metadata, finalists), rule=rule, pool=pool)
+    key = next(f.answer_key for f in finalists if f.candidate == choice.candidate)
+    return key_correct(record.dataset, key, record.expected), forms.get(
+        choice.candidate
+    ) in STATED_FORMS
 
 
 def _sc_prefixes(record: ItemRecord) -> dict[str, tuple[bool, bool | None]] | None:
@@ -194,6 +203,42 @@ def direct_on_disagreement(
     return bool(baseline.correct), baseline.method not in ("last_number", "none")
 
 
+@dataclass(frozen=True, slots=True)
+class Overturned:
+    """A candidate whose stated final overturned most of its executions: the final's
+    answer, the executions' majority answer and the first attempt that states it."""
+
+    candidate: int
+    final_answer: str | None
+    majority: str
+    from_attempt: int
+
+
+def overturned_finals(record: ItemRecord) -> list[Overturned]:
+    """The candidates of a CePO ``record`` that ``keep_execution_majority`` would write
+    again: a stated, not failed final (no direct or fallback answer) whose answer is not
+    the majority's of its executions (:func:`reasoning.answers.majority_key`)."""
+    metadata = record.cepo if isinstance(record.cepo, dict) else {}
+    selection = metadata.get("selection") or {}
+    no_final = {d.get("candidate") for d in metadata.get("direct_on_disagreement") or []}
+    no_final.update(metadata.get("fallback_candidates") or [])
+    executions: dict[int, list[tuple[int, str | None]]] = {}
+    for execution in selection.get("execution_answers") or []:
+        executions.setdefault(int(execution["candidate"]), []).append(
+            (int(execution.get("attempt") or 0), execution.get("answer"))
+        )
+    out: list[Overturned] = []
+    for entry in selection.get("extracted_answers") or []:
+        number, key = int(entry["candidate"]), entry.get("answer")
+        answers = executions.get(number, [])
+        majority = majority_key([answer for _, answer in answers])
+        stated = entry.get("form") in STATED_FORMS and not entry.get("failed")
+        if stated and number not in no_final and majority is not None and key != majority:
+            attempt = next(a for a, answer in answers if answer == majority)
+            out.append(Overturned(number, key, majority, attempt))
+    return out
+
+
 #: ``(dataset, index, arm, candidate) -> kept`` from refinal.py's output
 Refinals = Mapping[tuple[str, int, str, int], bool]
 
@@ -225,36 +270,21 @@ def keep_execution_majority(
     extracted = selection.get("extracted_answers")
     if not extracted:
         return None
-    no_final = {d.get("candidate") for d in metadata.get("direct_on_disagreement") or []}
-    no_final.update(metadata.get("fallback_candidates") or [])
-    executions: dict[int, list[str | None]] = {}
-    for execution in selection.get("execution_answers") or []:
-        executions.setdefault(int(execution["candidate"]), []).append(execution.get("answer"))
+    overturned = {case.candidate: case.majority for case in overturned_finals(record)}
     finalists: list[Finalist] = []
-    forms: dict[int, str | None] = {}
     for entry in extracted:
-        number, key, form = int(entry["candidate"]), entry.get("answer"), entry.get("form")
-        majority = majority_key(executions.get(number, []))
-        stated = form in STATED_FORMS and not entry.get("failed") and number not in no_final
-        if stated and majority is not None and key != majority:
+        number, key = int(entry["candidate"]), entry.get("answer")
+        if number in overturned:
             if refinals is None:
-                key = majority
+                key = overturned[number]
             else:
                 case = (record.dataset, record.index, record.arm, number)
                 if case not in refinals:
                     return None
-                key = majority if refinals[case] else key
+                key = overturned[number] if refinals[case] else key
         finalists.append(Finalist(number, key, bool(entry.get("failed"))))
-        forms[number] = form
-    pool = [e.get("answer") for e in selection.get("execution_answers") or []]
-    rule = config.get("selection_rule", "rating")
-    if rule == "pool_judges":
-        pool += [r.get("judge_answer") for r in metadata.get("ratings") or []]
-    choice = choose(finalists, _scores(metadata, finalists), rule=rule, pool=pool)
-    key = next(f.answer_key for f in finalists if f.candidate == choice.candidate)
-    return key_correct(record.dataset, key, record.expected), forms.get(
-        choice.candidate
-    ) in STATED_FORMS
+    forms = {int(e["candidate"]): e.get("form") for e in extracted}
+    return _chosen(record, finalists, forms, config.get("selection_rule", "rating"))
 
 
 def rescore(items: Iterable[ItemRecord], refinals: Refinals | None = None) -> list[RescoreRow]:

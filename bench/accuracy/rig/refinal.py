@@ -32,7 +32,8 @@ import httpx
 
 from bench.accuracy.datasets import DatasetName, Item, load_dataset
 from bench.accuracy.records import ItemRecord, latest, read_results
-from reasoning.answers import STATED_FORMS, find_answer, majority_key
+from bench.accuracy.rescore import overturned_finals
+from reasoning.answers import find_answer
 from reasoning.conversation import Conversation
 from reasoning.prompts import final_task
 
@@ -54,37 +55,20 @@ def executions_of(trace: str) -> dict[tuple[int, int], str]:
 
 
 def cases(record: ItemRecord) -> list[dict[str, Any]]:
-    """The record's candidates whose stated final overturns their executions' majority."""
-    metadata = record.cepo if isinstance(record.cepo, dict) else {}
-    selection = metadata.get("selection") or {}
-    no_final = {d.get("candidate") for d in metadata.get("direct_on_disagreement") or []}
-    no_final.update(metadata.get("fallback_candidates") or [])
-    by_candidate: dict[int, list[tuple[int, str | None]]] = {}
-    for execution in selection.get("execution_answers") or []:
-        by_candidate.setdefault(int(execution["candidate"]), []).append(
-            (int(execution["attempt"]), execution.get("answer"))
-        )
-    out: list[dict[str, Any]] = []
-    for entry in selection.get("extracted_answers") or []:
-        number, key = int(entry["candidate"]), entry.get("answer")
-        executions = by_candidate.get(number, [])
-        majority = majority_key([answer for _, answer in executions])
-        stated = entry.get("form") in STATED_FORMS and not entry.get("failed")
-        if not stated or number in no_final or majority is None or key == majority:
-            continue
-        attempt = next(a for a, answer in executions if answer == majority)
-        out.append(
-            {
-                "dataset": record.dataset,
-                "index": record.index,
-                "arm": record.arm,
-                "candidate": number,
-                "final_answer": key,
-                "majority_answer": majority,
-                "from_attempt": attempt,
-            }
-        )
-    return out
+    """The record's candidates whose stated final overturns their executions' majority
+    (:func:`bench.accuracy.rescore.overturned_finals`), as output rows."""
+    return [
+        {
+            "dataset": record.dataset,
+            "index": record.index,
+            "arm": record.arm,
+            "candidate": case.candidate,
+            "final_answer": case.final_answer,
+            "majority_answer": case.majority,
+            "from_attempt": case.from_attempt,
+        }
+        for case in overturned_finals(record)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
