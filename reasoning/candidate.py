@@ -8,6 +8,11 @@ role). Otherwise the refine step reviews every successful execution; if it fails
 is cut off, the first execution (lowest attempt number) stands as the solution. The
 final step then answers the question from the solution.
 
+Without ``plan_step``, an attempt is a single call: the client's conversation as it
+stands, sampled at the execution step's temperature (no plan, no step prompt), so the
+refine step compares plain samples. On the rig's 1.5B model, executions of a plan were
+right no more often than plain samples (bench/RESULTS.md).
+
 With ``direct_on_disagreement``, a candidate whose executions do not all state one
 answer (see :func:`executions_agree`) skips the refine and final steps and answers the
 client's conversation directly instead, as it stands (no step prompt), at the final
@@ -287,8 +292,29 @@ async def _plan_and_execute(scope: RunScope, candidate: Candidate) -> list[tuple
 
 async def _attempt(scope: RunScope, candidate: Candidate, number: int) -> tuple[str, str] | None:
     """One plan + execute attempt: the plan's and the execution's text, or ``None`` if
-    rejected."""
+    rejected. Without ``plan_step`` the attempt is one call, the client's conversation as
+    it stands at the execution step's temperature and limit, and its plan is empty."""
     config = scope.config
+    if not config.plan_step:
+        solution = await _attempt_call(
+            scope,
+            candidate,
+            number,
+            Step(
+                stage="execute",
+                label=f"Candidate {candidate.number} · solution (attempt {number}, no plan)",
+                task=lambda _: scope.question,
+                pieces=(),
+                temperature=config.execution_temperature,
+                max_tokens=config.execution_max_tokens,
+                candidate=candidate.number,
+                attempt=number,
+            ),
+        )
+        if solution is None:
+            return None
+        scope.progress.execution_done()
+        return "", solution
     label = f"Candidate {candidate.number} · plan (attempt {number})"
     plan = await _attempt_call(
         scope,

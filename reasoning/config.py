@@ -30,10 +30,11 @@ def _max_tokens(default: int, what: str) -> Any:
 class CePOConfig(BaseModel):
     """Parameters of one CePO run.
 
-    ``planning_n`` plan+execute attempts must succeed per candidate; attempts cut off
-    by their token limit (or failed) are replaced one for one, up to ``planning_m``
-    attempts in all. ``diversity_temperature`` defaults to 0.7: the approaches step is
-    asked for fundamentally different ideas, so it samples more freely than planning.
+    ``planning_n`` plan+execute attempts (one call each without ``plan_step``) must
+    succeed per candidate; attempts cut off by their token limit (or failed) are replaced
+    one for one, up to ``planning_m`` attempts in all. ``diversity_temperature``
+    defaults to 0.7: the approaches step is asked for fundamentally different ideas, so
+    it samples more freely than planning.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -48,6 +49,12 @@ class CePOConfig(BaseModel):
     bestofn_rating_type: RatingType = "absolute"
     selection_rule: SelectionRule = "rating"
     plan_diversity: bool = False
+    plan_step: bool = Field(
+        default=True,
+        description="Each attempt writes a plan, then carries it out (two calls); off, an "
+        "attempt answers the client's conversation as it stands (one call, at the "
+        "execution step's temperature and limit)",
+    )
     direct_on_disagreement: bool = Field(
         default=False,
         description="A candidate whose executions state different answers (or one states "
@@ -89,6 +96,8 @@ class CePOConfig(BaseModel):
             raise ValueError(
                 f"planning_m ({self.planning_m}) must be >= planning_n ({self.planning_n})"
             )
+        if self.plan_diversity and not self.plan_step:
+            raise ValueError("plan_diversity seeds the plans, so it needs plan_step")
         return self
 
     def merged(self, overrides: Mapping[str, Any]) -> CePOConfig:

@@ -52,6 +52,12 @@ def thinking_text(thinking: str) -> str:
     return f"{THINKING_START}\n{thinking.strip()}\n{THINKING_END}"
 
 
+def attempt_noun(config: CePOConfig) -> str:
+    """What a candidate's attempts make, in the opening lines: plans, or plain solutions
+    without ``plan_step``."""
+    return "plans" if config.plan_step else "solutions (no plans)"
+
+
 class Progress:
     """Quiet mode's status lines: one as the run starts and one as each stage begins.
 
@@ -89,12 +95,12 @@ class Progress:
         config = self.config
         candidates = "1 candidate" if config.bestofn_n == 1 else f"{config.bestofn_n} candidates"
         self.say(
-            f"Reasoning: {candidates}, {config.planning_n} plans each "
+            f"Reasoning: {candidates}, {config.planning_n} {attempt_noun(config)} each "
             f"(up to {config.planning_m} attempts)"
         )
 
     def planning(self) -> None:
-        self.say("Planning")
+        self.say("Planning" if self.config.plan_step else "Sampling solutions")
 
     def plan_ready(self) -> None:
         self.plans_ready += 1
@@ -106,7 +112,8 @@ class Progress:
 
     def attempt_rejected(self) -> None:
         self.say_once(
-            "Some planning attempts were cut off or failed; replacing them "
+            f"Some {'planning ' if self.config.plan_step else ''}attempts were cut off or "
+            "failed; replacing them "
             f"(up to {self.config.planning_m} attempts per candidate)"
         )
 

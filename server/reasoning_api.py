@@ -185,11 +185,10 @@ def _config(preset: PresetName, overrides: dict[str, Any] | None) -> CePOConfig:
         return config.merged(overrides)
     except ValidationError as error:
         first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "cepo"
+        # a rule across fields (a model validator) has no location: the param is ``cepo``
+        param = ".".join(["cepo", *(str(part) for part in first["loc"])])
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise ProxyError(
-            400, f"cepo.{field}: {message}", param=f"cepo.{field}", code="invalid_value"
-        ) from None
+        raise ProxyError(400, f"{param}: {message}", param=param, code="invalid_value") from None
 
 
 async def _bypass(

@@ -17,6 +17,7 @@ from reasoning.engine import RunRequest
 from reasoning.events import TraceBlock
 from reasoning.llm import TokenUsage
 from reasoning.tools import ToolOffer
+from reasoning.trace import attempt_noun
 from server.conventions import Mode, ReasoningFormat
 from server.protocol import ChatCompletionRequest, usage_dict
 
@@ -76,8 +77,9 @@ def opening_block(config: CePOConfig, preset: str | None) -> str:
     named = f" (preset {preset})" if preset else ""
     candidates = "1 candidate" if config.bestofn_n == 1 else f"{config.bestofn_n} candidates"
     return (
-        f"### Reasoning with CePO{named}\n\n{candidates}, {config.planning_n} plans each "
-        f"(up to {config.planning_m} attempts): plan, execute, refine, answer"
+        f"### Reasoning with CePO{named}\n\n{candidates}, {config.planning_n} "
+        f"{attempt_noun(config)} each (up to {config.planning_m} attempts): "
+        + ("plan, execute, refine, answer" if config.plan_step else "solve, refine, answer")
         + (", then rate and choose" if config.bestofn_n > 1 else "")
         + ".\n\n"
     )

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from reasoning.config import CePOConfig
+from server.translate import opening_block
 from tests.conftest import ProxyFactory, sdk
 from tests.fake_upstream import FakeUpstream, Fault, filler_text
 from tests.openai_wire import iter_sse_data, sse_data
@@ -262,9 +264,57 @@ def test_low_effort_and_overrides_change_the_work(cepo: str, upstream: FakeUpstr
     )
 
 
+def test_plan_step_off_samples_the_conversation_through_the_proxy(
+    cepo: str, upstream: FakeUpstream
+) -> None:
+    asks = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is 6 times 7? End with a line 'Answer: <n>'."},
+    ]
+
+    def reply(body: dict[str, Any]) -> str:
+        last = body["messages"][-1]["content"]
+        if last.startswith("# Step: refine"):
+            return "Both solutions give 42."
+        if last.startswith("# Step: final answer"):
+            return "Answer: 42"
+        return "6 x 7 = 42.\nAnswer: 42"  # a plain sample of the conversation
+
+    upstream.responder = reply
+    response = sdk(cepo).chat.completions.create(
+        model="cepo-fake-model",
+        messages=asks,  # type: ignore[arg-type]
+        extra_body={
+            "cepo": {
+                "plan_step": False,
+                "bestofn_n": 1,
+                "planning_n": 2,
+                "planning_m": 3,
+                "execution_temperature": 0.7,
+            }
+        },
+    )
+    assert response.choices[0].message.content == "Answer: 42"
+    meta = (response.model_extra or {})["cepo"]
+    # two samples, refine, final; no plan call
+    assert meta["upstream_calls"] == 4 == upstream.calls
+    samples = [r.body for r in upstream.chat_requests if r.body["messages"] == asks]
+    assert len(samples) == 2 and all(body["temperature"] == 0.7 for body in samples)
+    assert not any(
+        m["content"].startswith("# Step: plan")
+        for r in upstream.chat_requests
+        for m in r.body["messages"]
+    )
+    trace = (response.choices[0].message.model_extra or {}).get("reasoning_content") or ""
+    assert "### Candidate 1 · solution (attempt 2, no plan)" in trace
+    opening = opening_block(CePOConfig(plan_step=False, bestofn_n=1, planning_n=2), None)
+    assert "1 candidate, 2 solutions (no plans) each (up to 6 attempts): solve, refine" in opening
+
+
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
+        ({"cepo": {"plan_step": False, "plan_diversity": True}}, "cepo"),
         ({"cepo": {"bestofn_nn": 2}}, "cepo.bestofn_nn"),
         ({"cepo": {"bestofn_n": 0}}, "cepo.bestofn_n"),
         ({"cepo": {"planning_temperature": 9}}, "cepo.planning_temperature"),
