@@ -1,0 +1,43 @@
+"""The GPU rig's arms (bench/accuracy/rig/run_all.sh) are valid before device time is
+spent on them: each stage's --arms parses, and each arm's overrides validate against
+its preset as the proxy would merge them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.accuracy.arms import parse_arms
+from config.presets import load_preset
+
+RUN_ALL = Path(__file__).resolve().parents[1] / "bench" / "accuracy" / "rig" / "run_all.sh"
+
+
+def _stage_arms() -> list[str]:
+    """Every stage's --arms value, expanded by bash from the script's own assignments."""
+    script = RUN_ALL.read_text()
+    start = script.index('REQ="')
+    end = script.index("left() {")
+    stages = re.findall(r'--arms ("[^"]+")', script)
+    assert stages, "no stage found"
+    shell = script[start:end] + "".join(f"printf '%s\\n' {arms}\n" for arms in stages)
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, check=True)
+    return done.stdout.splitlines()
+
+
+@pytest.mark.parametrize("arms", _stage_arms())
+def test_every_stage_arm_parses_and_validates(arms: str) -> None:
+    for arm in parse_arms(arms):
+        if arm.cepo and arm.overrides:
+            load_preset(arm.reasoning_effort or "medium").merged(arm.overrides)
+
+
+def test_the_plain_sample_arm_makes_27_calls_as_stated() -> None:
+    (plain,) = [a for arms in _stage_arms()[-1:] for a in parse_arms(arms) if a.name == "medplain"]
+    config = load_preset("medium").merged(plain.overrides)
+    assert not config.plan_step and config.bestofn_rating_type == "majority"
+    # per candidate: planning_n samples, refine, final; no rating calls
+    assert config.bestofn_n * (config.planning_n + 2) == 27
