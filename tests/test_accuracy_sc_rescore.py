@@ -32,8 +32,10 @@ from bench.accuracy.arms import ArmError, parse_arm
 from bench.accuracy.datasets import load_dataset
 from bench.accuracy.records import ItemRecord, read_results
 from bench.accuracy.rescore import (
+    PLAIN_RULE,
     answer_counts,
     keep_execution_majority,
+    plain_pool,
     read_refinals,
     rescore,
     rescore_record,
@@ -395,6 +397,45 @@ def test_keep_execution_majority_estimates_finals_that_follow_their_executions()
     row = rows[("medium", "keep_execution_majority")]
     assert (row.n, row.correct, row.unstated) == (2, 1, 1)
     assert rows[("medium", "recorded")].correct == 0
+
+
+def _sc(index: int, answers: list[str | None]) -> ItemRecord:
+    """A self-consistency record whose samples answered ``answers``; the truth is 5, and
+    the record's own vote is the majority of all of them."""
+    samples = [{"extracted": a, "correct": a == "5", "method": "answer_line"} for a in answers]
+    chosen = majority_sample(samples)
+    extracted = answers[chosen] if chosen is not None else None
+    return ItemRecord(
+        "gsm8k",
+        index,
+        f"sc{len(answers)}",
+        MODEL,
+        MODEL,
+        "h",
+        "5",
+        answer=f"Answer: {extracted}",
+        extracted=extracted,
+        method="answer_line",
+        correct=extracted == "5",
+        samples=samples,
+    )
+
+
+def test_medplain_replay_votes_over_three_groups_of_seven_samples() -> None:
+    # the whole vote is 6 (10 samples against 9), but the groups' own majorities are
+    # 5, 5 and 6, and the pool counts them too: 5 gets 9 + 2 votes, 6 gets 10 + 1
+    groups = [["5"] * 4 + ["6"] * 3, ["5"] * 4 + ["6"] * 3, ["6"] * 4 + ["5"] + [None] * 2]
+    split = _sc(0, [a for group in groups for a in group] + ["6"] * 6)
+    assert split.correct is False
+    assert plain_pool(split) == (True, None)
+    # a group with no answer at all is a failed candidate, left out of the choice
+    silent = _sc(1, [None] * 7 + ["6"] * 7 + ["5"] * 7 + [None] * 6)
+    assert plain_pool(silent) == (False, None)  # 6 and 5 tie at 8 votes: candidate 2 first
+    assert plain_pool(_sc(2, ["5"] * 20)) is None  # fewer than 21 samples
+    rows = {(row.arm, row.rule): row for row in rescore([split, silent])}
+    row = rows[("sc27", PLAIN_RULE)]
+    assert (row.n, row.correct) == (2, 1)
+    assert rows[("sc27", "sc27@27")].correct == 0
 
 
 def test_measured_refinals_change_only_the_finals_that_stated_the_majority() -> None:

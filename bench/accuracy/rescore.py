@@ -30,7 +30,9 @@ binary judges' own results), so the candidates can be chosen again under any rul
   Given only for records whose every such candidate was measured.
 
 A self-consistency record (``samples``) is re-scored at smaller k from its first
-samples (``sc27@6`` is the majority of the first 6 of 27 samples).
+samples (``sc27@6`` is the majority of the first 6 of 27 samples), and, with 21 samples
+or more, as ``medium`` with ``plan_step: false`` would vote on them
+(``medplain replay (3 x 7)``, see :func:`plain_pool`).
 
 :func:`answer_counts` says what the runs produced before any choice: how often a CePO
 arm's executions and finals were right and how varied an item's executions were, how
@@ -179,6 +181,36 @@ def _sc_prefixes(record: ItemRecord) -> dict[str, tuple[bool, bool | None]] | No
     return out
 
 
+PLAIN_SHAPE = (3, 7)  # the arm ``medplain``: 3 candidates of 7 plain samples each
+PLAIN_RULE = "medplain replay (3 x 7)"
+
+
+def plain_pool(record: ItemRecord) -> tuple[bool, bool | None] | None:
+    """``medium`` with ``plan_step: false`` (the arm ``medplain``: 3 candidates of 7
+    attempts, the majority rating), replayed on a self-consistency record: its first 21
+    samples in three groups of 7 in order, each group's most frequent answer (the first
+    on a tie, as self-consistency's) standing in for its candidate's final, then the pool
+    vote over the 21 samples and the 3 finals. The refine and final steps are not
+    replayed (their real outcome is not in a sample record), so this is an estimate of
+    the votes alone. ``None`` for a record with fewer samples."""
+    candidates, size = PLAIN_SHAPE
+    samples = record.samples or []
+    if record.error is not None or len(samples) < candidates * size:
+        return None
+    finalists: list[Finalist] = []
+    for number in range(candidates):
+        group = samples[number * size : (number + 1) * size]
+        chosen = majority_sample(group)
+        key = group[chosen].get("extracted") if chosen is not None else None
+        finalists.append(Finalist(number + 1, key, key is None))
+    counts = Counter(f.answer_key for f in finalists if f.answer_key is not None)
+    scores = {f.candidate: float(counts[f.answer_key]) if f.answer_key else 0.0 for f in finalists}
+    pool = [sample.get("extracted") for sample in samples[: candidates * size]]
+    choice = choose(finalists, scores, rule="pool", pool=pool)
+    key = next(f.answer_key for f in finalists if f.candidate == choice.candidate)
+    return key_correct(record.dataset, key, record.expected), None
+
+
 def direct_on_disagreement(
     record: ItemRecord, baseline: ItemRecord | None
 ) -> tuple[bool, bool | None] | None:
@@ -312,6 +344,9 @@ def rescore(items: Iterable[ItemRecord], refinals: Refinals | None = None) -> li
         )
         if direct is not None:
             found["direct_on_disagreement"] = direct
+        plain = plain_pool(record)
+        if plain is not None:
+            found[PLAIN_RULE] = plain
         majority = keep_execution_majority(record)
         if majority is not None:
             found["keep_execution_majority"] = majority
