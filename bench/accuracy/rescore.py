@@ -204,7 +204,10 @@ def plain_pool(record: ItemRecord) -> tuple[bool, bool | None] | None:
         key = group[chosen].get("extracted") if chosen is not None else None
         finalists.append(Finalist(number + 1, key, key is None))
     counts = Counter(f.answer_key for f in finalists if f.answer_key is not None)
-    scores = {f.candidate: float(counts[f.answer_key]) if f.answer_key else 0.0 for f in finalists}
+    scores = {
+        f.candidate: float(counts[f.answer_key]) if f.answer_key is not None else 0.0
+        for f in finalists
+    }
     pool = [sample.get("extracted") for sample in samples[: candidates * size]]
     choice = choose(finalists, scores, rule="pool", pool=pool)
     key = next(f.answer_key for f in finalists if f.candidate == choice.candidate)
