@@ -33,12 +33,14 @@ from bench.accuracy.datasets import load_dataset
 from bench.accuracy.records import ItemRecord, read_results
 from bench.accuracy.rescore import (
     PLAIN_RULE,
+    WITHOUT_MAJORITY_RULE,
     answer_counts,
     keep_execution_majority,
     plain_pool,
     read_refinals,
     rescore,
     rescore_record,
+    without_execution_majority,
 )
 from bench.accuracy.rig import refinal
 from bench.accuracy.runner import majority_sample
@@ -397,6 +399,30 @@ def test_keep_execution_majority_estimates_finals_that_follow_their_executions()
     row = rows[("medium", "keep_execution_majority")]
     assert (row.n, row.correct, row.unstated) == (2, 1, 1)
     assert rows[("medium", "recorded")].correct == 0
+
+
+def test_without_execution_majority_restores_the_finals_the_option_replaced() -> None:
+    line = "answer_line"
+    ran = _medium(0, [("5", line), ("5", line), ("6", line)], [["5", "5", "6"]] * 3, keep=True)
+    assert isinstance(ran.cepo, dict)
+    ran.cepo["finals_against_majority"] = [
+        # candidate 1's first final said 6; the option wrote it again from an execution
+        {"candidate": 1, "final_answer": "6", "majority_answer": "5", "kept": "majority"},
+        # candidate 3's second final stated no answer, so its first (6) stood
+        {"candidate": 3, "final_answer": "6", "majority_answer": "5", "kept": "first"},
+    ]
+    assert ran.correct is True  # the finals 5, 5, 6: the majority of them is 5
+    assert without_execution_majority(ran) == (False, True)  # 6, 5, 6 without the option
+    # a record that ran without the option has nothing to undo
+    assert without_execution_majority(_medium(1, [("5", line)] * 3, [["5"]] * 3)) is None
+    rows = {(row.arm, row.rule): row for row in rescore([ran])}
+    assert (
+        rows[("medium", WITHOUT_MAJORITY_RULE)].correct,
+        rows[("medium", "recorded")].correct,
+    ) == (
+        0,
+        1,
+    )
 
 
 def _sc(index: int, answers: list[str | None]) -> ItemRecord:

@@ -28,6 +28,9 @@ binary judges' own results), so the candidates can be chosen again under any rul
   final, where ``bench/accuracy/rig/refinal.py`` sent it to a model (``--refinals``):
   a candidate's final changes only where the new one stated the majority's answer.
   Given only for records whose every such candidate was measured.
+* ``without keep_execution_majority``: on a record that ran with that option, each final
+  it replaced gets back the answer it stated first, and the candidates are chosen again
+  (the option's effect within one run; see :func:`without_execution_majority`).
 
 A self-consistency record (``samples``) is re-scored at smaller k from its first
 samples (``sc27@6`` is the majority of the first 6 of 27 samples), and, with 21 samples
@@ -322,6 +325,41 @@ def keep_execution_majority(
     return _chosen(record, finalists, forms, config.get("selection_rule", "rating"))
 
 
+WITHOUT_MAJORITY_RULE = "without keep_execution_majority"
+
+
+def without_execution_majority(record: ItemRecord) -> tuple[bool, bool | None] | None:
+    """``(correct, stated)`` of a CePO ``record`` that ran with ``keep_execution_majority``,
+    had its first finals stood: each final the option replaced
+    (``finals_against_majority`` entries kept as ``"majority"``) gets back the answer it
+    stated first, and the candidates are chosen again under the record's own rule and
+    recorded ratings (the judges rated the new finals; in the pool rule they only break
+    ties). The option's effect within one run, free of the sampling that differs between
+    runs. ``None`` for a record without the option."""
+    metadata = record.cepo
+    if not isinstance(metadata, dict) or record.error is not None:
+        return None
+    config = metadata.get("config") or {}
+    extracted = (metadata.get("selection") or {}).get("extracted_answers")
+    if not config.get("keep_execution_majority") or not extracted:
+        return None
+    first = {
+        int(case["candidate"]): case.get("final_answer")
+        for case in metadata.get("finals_against_majority") or []
+        if case.get("kept") == "majority"
+    }
+    finalists = [
+        Finalist(
+            int(e["candidate"]),
+            first.get(int(e["candidate"]), e.get("answer")),
+            bool(e.get("failed")),
+        )
+        for e in extracted
+    ]
+    forms = {int(e["candidate"]): e.get("form") for e in extracted}
+    return _chosen(record, finalists, forms, config.get("selection_rule", "rating"))
+
+
 def rescore(items: Iterable[ItemRecord], refinals: Refinals | None = None) -> list[RescoreRow]:
     """Every rule's accuracy per (model, dataset, arm), in the records' order; with
     ``refinals``, also ``keep_execution_majority (measured)``."""
@@ -350,6 +388,9 @@ def rescore(items: Iterable[ItemRecord], refinals: Refinals | None = None) -> li
         plain = plain_pool(record)
         if plain is not None:
             found[PLAIN_RULE] = plain
+        undone = without_execution_majority(record)
+        if undone is not None:
+            found[WITHOUT_MAJORITY_RULE] = undone
         majority = keep_execution_majority(record)
         if majority is not None:
             found["keep_execution_majority"] = majority
