@@ -292,58 +292,44 @@ async def _plan_and_execute(scope: RunScope, candidate: Candidate) -> list[tuple
 
 async def _attempt(scope: RunScope, candidate: Candidate, number: int) -> tuple[str, str] | None:
     """One plan + execute attempt: the plan's and the execution's text, or ``None`` if
-    rejected. Without ``plan_step`` the attempt is one call, the client's conversation as
-    it stands at the execution step's temperature and limit, and its plan is empty."""
+    rejected. Without ``plan_step`` the attempt is its execution alone, the client's
+    conversation as it stands at the execution step's temperature and limit, and its
+    plan is empty."""
     config = scope.config
-    if not config.plan_step:
-        solution = await _attempt_call(
+    plan = ""
+    if config.plan_step:
+        found = await _attempt_call(
             scope,
             candidate,
             number,
             Step(
-                stage="execute",
-                label=f"Candidate {candidate.number} · solution (attempt {number}, no plan)",
-                task=lambda _: scope.question,
+                stage="plan",
+                label=f"Candidate {candidate.number} · plan (attempt {number})",
+                task=lambda _: prompts.plan_task(scope.question, candidate.approach),
                 pieces=(),
-                temperature=config.execution_temperature,
-                max_tokens=config.execution_max_tokens,
+                temperature=config.planning_temperature,
+                max_tokens=config.planning_max_tokens,
                 candidate=candidate.number,
                 attempt=number,
             ),
         )
-        if solution is None:
+        if found is None:
             return None
-        scope.progress.execution_done()
-        return "", solution
-    label = f"Candidate {candidate.number} · plan (attempt {number})"
-    plan = await _attempt_call(
-        scope,
-        candidate,
-        number,
-        Step(
-            stage="plan",
-            label=label,
-            task=lambda _: prompts.plan_task(scope.question, candidate.approach),
-            pieces=(),
-            temperature=config.planning_temperature,
-            max_tokens=config.planning_max_tokens,
-            candidate=candidate.number,
-            attempt=number,
-        ),
-    )
-    if plan is None:
-        return None
-    scope.progress.plan_ready()
-    label = f"Candidate {candidate.number} · execution (attempt {number})"
+        plan = found
+        scope.progress.plan_ready()
     execution = await _attempt_call(
         scope,
         candidate,
         number,
         Step(
             stage="execute",
-            label=label,
-            task=lambda pieces: prompts.execute_task(scope.question, pieces[0]),
-            pieces=(plan,),
+            label=f"Candidate {candidate.number} · execution (attempt {number})"
+            if config.plan_step
+            else f"Candidate {candidate.number} · solution (attempt {number}, no plan)",
+            task=(lambda pieces: prompts.execute_task(scope.question, pieces[0]))
+            if config.plan_step
+            else (lambda _: scope.question),
+            pieces=(plan,) if config.plan_step else (),
             temperature=config.execution_temperature,
             max_tokens=config.execution_max_tokens,
             candidate=candidate.number,

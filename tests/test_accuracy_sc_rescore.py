@@ -361,19 +361,33 @@ def _medium(
     }
     config = {"selection_rule": "majority", "keep_execution_majority": keep}
     recorded = Counter(key for key, _ in finals).most_common(1)[0][0]
+    return _answered(
+        index,
+        "medium",
+        recorded,
+        request_model=f"cepo-{MODEL}",
+        cepo={"selection": selection, "ratings": [], "config": config},
+    )
+
+
+def _answered(
+    index: int, arm: str, extracted: str | None, *, request_model: str = MODEL, **fields: Any
+) -> ItemRecord:
+    """A GSM8K record (the truth is 5) of ``arm`` whose reply's answer line stated
+    ``extracted``; ``fields`` are the arm's own (``cepo``, ``samples``)."""
     return ItemRecord(
         "gsm8k",
         index,
-        "medium",
+        arm,
         MODEL,
-        f"cepo-{MODEL}",
+        request_model,
         "h",
         "5",
-        answer=f"Answer: {recorded}",
-        extracted=recorded,
+        answer=f"Answer: {extracted}",
+        extracted=extracted,
         method="answer_line",
-        correct=recorded == "5",
-        cepo={"selection": selection, "ratings": [], "config": config},
+        correct=extracted == "5",
+        **fields,
     )
 
 
@@ -431,20 +445,7 @@ def _sc(index: int, answers: list[str | None]) -> ItemRecord:
     samples = [{"extracted": a, "correct": a == "5", "method": "answer_line"} for a in answers]
     chosen = majority_sample(samples)
     extracted = answers[chosen] if chosen is not None else None
-    return ItemRecord(
-        "gsm8k",
-        index,
-        f"sc{len(answers)}",
-        MODEL,
-        MODEL,
-        "h",
-        "5",
-        answer=f"Answer: {extracted}",
-        extracted=extracted,
-        method="answer_line",
-        correct=extracted == "5",
-        samples=samples,
-    )
+    return _answered(index, f"sc{len(answers)}", extracted, samples=samples)
 
 
 def test_medplain_replay_votes_over_three_groups_of_seven_samples() -> None:
