@@ -1,9 +1,11 @@
 """CePO presets: ``low``, ``medium``, ``high`` (chosen by the client's
-``reasoning_effort``) and ``thinking`` (for upstream models that think on their own,
-chosen as the server's default preset).
+``reasoning_effort``), ``thinking`` (for upstream models that think on their own) and
+``planned`` (``medium`` with the paper's plan step), the last two chosen as the server's
+default preset.
 
 Each preset is a YAML file in ``config/presets/`` (package data) holding every
-:class:`~reasoning.config.CePOConfig` field. ``medium`` is the CePO paper's shape.
+:class:`~reasoning.config.CePOConfig` field. ``medium`` samples without plans (the
+measured default); ``planned`` and ``high`` plan and execute as the CePO paper does.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import yaml
 
 from reasoning.config import CePOConfig
 
-PresetName = Literal["low", "medium", "high", "thinking"]
+PresetName = Literal["low", "medium", "high", "thinking", "planned"]
 PRESET_NAMES: tuple[str, ...] = get_args(PresetName)
 PRESET_DIR = Path(__file__).parent / "presets"
 

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     model_prefix: str = Field("cepo-", min_length=1)
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     reasoning_mode: ReasoningMode = "verbose"
-    default_preset: Literal["low", "medium", "high", "thinking"] = "medium"
+    default_preset: Literal["low", "medium", "high", "thinking", "planned"] = "medium"
     tools_policy: Literal["reason", "passthrough"] = Field(
         "reason",
         description="cepo- requests with tools: reason (CePO, tools offered to the final step) "

@@ -80,9 +80,16 @@ def opening_block(config: CePOConfig, preset: str | None) -> str:
         f"### Reasoning with CePO{named}\n\n{candidates}, {config.planning_n} "
         f"{attempt_noun(config)} each (up to {config.planning_m} attempts): "
         + ("plan, execute, refine, answer" if config.plan_step else "solve, refine, answer")
-        + (", then rate and choose" if config.bestofn_n > 1 else "")
+        + (_choosing(config) if config.bestofn_n > 1 else "")
         + ".\n\n"
     )
+
+
+def _choosing(config: CePOConfig) -> str:
+    # the majority rating makes no rating calls: the answers' agreement chooses
+    if config.bestofn_rating_type == "majority":
+        return ", then choose by agreement"
+    return ", then rate and choose"
 
 
 def render_block(block: TraceBlock) -> str:

@@ -199,23 +199,22 @@ def test_low_effort_answers_directly_when_its_executions_disagree(
 def test_a_final_that_overturns_its_executions_is_written_again_from_one(
     cepo: str, upstream: FakeUpstream
 ) -> None:
-    # the default preset: every execution says 42, the first final written says 48
-    asks = [{"role": "user", "content": "What is 6 times 7? End with a line 'Answer: <n>'."}]
+    # the default preset: every sample of the question says 42, the first final written 48
+    question = "What is 6 times 7? End with a line 'Answer: <n>'."
+    asks = [{"role": "user", "content": question}]
     execution = "6 x 7 = 42.\nAnswer: 42"
     lock = threading.Lock()
     finals: list[dict[str, Any]] = []
 
     def reply(body: dict[str, Any]) -> str:
         last = body["messages"][-1]["content"]
-        if last.startswith("# Step: execute"):
+        if last == question:  # a plain sample (medium has no plan step)
             return execution
         if last.startswith("# Step: final answer"):
             with lock:  # the fake answers from its own threads
                 finals.append(body)
                 return "6 x 7 = 48.\nAnswer: 48" if len(finals) == 1 else "Answer: 42"
-        if last.startswith("# Step: verify"):
-            return "VERDICT: CORRECT"
-        return "1. Multiply 6 by 7."
+        return "Checked: 6 x 7 = 42."
 
     upstream.responder = reply
     response = sdk(cepo).chat.completions.create(
@@ -226,7 +225,8 @@ def test_a_final_that_overturns_its_executions_is_written_again_from_one(
     meta = (response.model_extra or {})["cepo"]
     (record,) = meta["finals_against_majority"]
     assert (record["final_answer"], record["majority_answer"]) == ("48", "42")
-    assert (record["executions"], record["kept"]) == ("3 of 3", "majority")
+    assert (record["executions"], record["kept"]) == ("7 of 7", "majority")
+    # 3 x (7 samples + refine + final), the majority rating makes no calls, one final again
     assert meta["upstream_calls"] == 28 == upstream.calls
     again = next(
         body for body in finals if any(m["content"] == execution for m in body["messages"])
@@ -250,6 +250,7 @@ def test_low_effort_and_overrides_change_the_work(cepo: str, upstream: FakeUpstr
         extra_body={
             "cepo": {
                 "bestofn_n": 2,
+                "plan_step": True,
                 "planning_n": 1,
                 "planning_m": 2,
                 "bestofn_rating_type": "majority",

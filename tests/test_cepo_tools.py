@@ -75,10 +75,13 @@ def test_non_streaming_tool_call_comes_from_the_final_step(
     cepo: str, upstream: FakeUpstream
 ) -> None:
     upstream.responder = calls_tool
+    # the planned shape, whose judges rate each answer (medium chooses by agreement)
+    planned = {"plan_step": True, "planning_n": 3, "planning_m": 6, "bestofn_rating_type": "binary"}
     raw = sdk(cepo).chat.completions.with_raw_response.create(
         model="cepo-fake-model",
         messages=QUESTION,  # type: ignore[arg-type]
         tools=[WEATHER],  # type: ignore[list-item]
+        extra_body={"cepo": planned},
     )
     assert raw.headers["X-Reasoning-Tools"] == "final-step"
     assert "X-Reasoning-Bypassed" not in raw.headers

@@ -48,7 +48,14 @@ def test_traffic_moves_request_upstream_and_stage_metrics(
 ) -> None:
     client = sdk(proxy)
     client.chat.completions.create(model="fake-model", messages=QUESTION)  # type: ignore[arg-type]
-    reply = client.chat.completions.create(model="cepo-fake-model", messages=QUESTION)  # type: ignore[arg-type]
+    # the planned shape, so every stage runs: 3 x (3 plans + 3 executions + refine + final)
+    # + 3 ratings
+    planned = {"plan_step": True, "planning_n": 3, "planning_m": 6, "bestofn_rating_type": "binary"}
+    reply = client.chat.completions.create(
+        model="cepo-fake-model",
+        messages=QUESTION,  # type: ignore[arg-type]
+        extra_body={"cepo": planned},
+    )
     stream = client.chat.completions.create(
         model="cepo-fake-model",
         messages=QUESTION,  # type: ignore[arg-type]
@@ -130,10 +137,11 @@ def test_client_disconnect_counts_cancelled_calls(make_proxy: ProxyFactory) -> N
                 if line.startswith("data:"):
                     break
             until = time.monotonic() + 2
-            while slow.open_calls < 9 and time.monotonic() < until:
+            # the default preset's first wave: 3 candidates x 7 samples
+            while slow.open_calls < 21 and time.monotonic() < until:
                 time.sleep(0.01)
             during = scrape(base)
-            assert during.value("cepo_proxy_upstream_calls_in_flight") == 9
+            assert during.value("cepo_proxy_upstream_calls_in_flight") == 21
             assert during.value("cepo_proxy_requests_in_flight", route=CHAT) == 1
         until = time.monotonic() + 2
         while slow.open_calls and time.monotonic() < until:
@@ -143,7 +151,7 @@ def test_client_disconnect_counts_cancelled_calls(make_proxy: ProxyFactory) -> N
         while m.value("cepo_proxy_requests_in_flight", route=CHAT) and time.monotonic() < until:
             time.sleep(0.02)
             m = scrape(base)
-    assert m.value("cepo_proxy_upstream_calls_cancelled_total") == 9
+    assert m.value("cepo_proxy_upstream_calls_cancelled_total") == 21
     assert m.value("cepo_proxy_upstream_calls_in_flight") == 0
     assert m.value("cepo_proxy_requests_in_flight", route=CHAT) == 0
     assert m.value("cepo_proxy_upstream_calls_total") == 0  # none finished

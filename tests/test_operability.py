@@ -91,7 +91,7 @@ def test_deadline_with_finished_candidates_answers_among_them(
     make_proxy: ProxyFactory, access_log: AccessLog
 ) -> None:
     with FakeUpstream(models=["m"], fault_for=stall_ratings) as upstream:
-        base = make_proxy(upstream, request_timeout=1.0)
+        base = make_proxy(upstream, request_timeout=1.0, default_preset="planned")
         started = time.monotonic()
         response = httpx.post(f"{base}{CHAT}", json=cepo_body(), timeout=10)
         elapsed = time.monotonic() - started
@@ -116,7 +116,7 @@ def test_deadline_with_finished_candidates_answers_among_them(
 
 def test_deadline_cuts_a_stream_with_finished_candidates(make_proxy: ProxyFactory) -> None:
     with FakeUpstream(models=["m"], fault_for=stall_ratings) as upstream:
-        base = make_proxy(upstream, request_timeout=1.0)
+        base = make_proxy(upstream, request_timeout=1.0, default_preset="planned")
         response = httpx.post(f"{base}{CHAT}", json=cepo_body(stream=True), timeout=10)
         lines = data_lines(response)
         assert lines[-1] == "[DONE]"

@@ -56,11 +56,18 @@ def test_first_reasoning_line_comes_before_any_upstream_call_returns(
         pieces, ended_at_first = reasoning_stream(base, slow, mode)
     assert pieces
     assert all(ended is None for ended in ended_at_first)
+    # the default preset samples without plans and chooses by agreement (no rating calls)
     if mode == "verbose":
         assert pieces[0].startswith("### Reasoning with CePO (preset medium)")
-        assert "3 candidates, 3 plans each (up to 6 attempts)" in pieces[0]
+        assert (
+            "3 candidates, 7 solutions (no plans) each (up to 14 attempts): solve, refine, "
+            "answer, then choose by agreement." in pieces[0]
+        )
     else:
-        assert pieces[0] == "Reasoning: 3 candidates, 3 plans each (up to 6 attempts)\n"
+        assert (
+            pieces[0]
+            == "Reasoning: 3 candidates, 7 solutions (no plans) each (up to 14 attempts)\n"
+        )
 
 
 def quiet_lines(pieces: list[str]) -> list[str]:
@@ -70,7 +77,17 @@ def quiet_lines(pieces: list[str]) -> list[str]:
 def test_quiet_mode_says_each_stage_once_without_counters(
     make_proxy: ProxyFactory, upstream: FakeUpstream
 ) -> None:
-    base = make_proxy(upstream)
+    lines = quiet_lines(reasoning_stream(make_proxy(upstream), upstream, "quiet")[0])
+    assert lines == [
+        "Reasoning: 3 candidates, 7 solutions (no plans) each (up to 14 attempts)",
+        "Sampling solutions",
+        "Refining the solutions",
+        "Writing the final answers",
+        "Choosing among 3 answers",
+    ]
+    # with plans and ratings (the planned preset), each of their stages once as well
+    upstream.reset()
+    base = make_proxy(upstream, default_preset="planned")
     lines = quiet_lines(reasoning_stream(base, upstream, "quiet")[0])
     assert lines == [
         "Reasoning: 3 candidates, 3 plans each (up to 6 attempts)",
@@ -97,7 +114,7 @@ def test_quiet_mode_stays_short_when_attempts_are_rejected(
             return Fault.length() if plans_cut[0] <= 9 else None
 
     upstream.fault_for = cut_the_first_plans
-    base = make_proxy(upstream)
+    base = make_proxy(upstream, default_preset="planned")
     lines = quiet_lines(reasoning_stream(base, upstream, "quiet")[0])
     assert plans_cut[0] > 9  # 9 plans cut off, each replaced by a new attempt
     assert 7 <= len(lines) <= 12

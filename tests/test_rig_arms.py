@@ -41,3 +41,14 @@ def test_the_plain_sample_arm_makes_27_calls_as_stated() -> None:
     assert not config.plan_step and config.bestofn_rating_type == "majority"
     # per candidate: planning_n samples, refine, final; no rating calls
     assert config.bestofn_n * (config.planning_n + 2) == 27
+
+
+@pytest.mark.parametrize("name", ["paper", "medhot", "mednow", "medcoolnow", "medblind"])
+def test_the_planned_arms_keep_the_plan_shape_whatever_medium_is(name: str) -> None:
+    # these arms began when `medium` planned; their remaining items must run what their
+    # first ones did, now that `medium` samples without plans
+    arm = {a.name: a for arms in _stage_arms() for a in parse_arms(arms)}[name]
+    config = load_preset("medium").merged(arm.overrides)
+    assert config.plan_step
+    assert (config.bestofn_n, config.planning_n, config.planning_m) == (3, 3, 6)
+    assert config.bestofn_rating_type != "majority"

@@ -34,7 +34,7 @@ from bench.perf.procs import (
     start_optillm,
     start_proxy,
 )
-from bench.perf.rig import MODEL, BenchConfig
+from bench.perf.rig import MODEL, PRESET, BenchConfig
 
 DEFAULT_RESULTS = REPO_ROOT / "bench" / "RESULTS.md"
 DEFAULT_CHART = REPO_ROOT / "bench" / "perf_chart.png"
@@ -131,7 +131,8 @@ def run(cfg: BenchConfig, argv: list[str]) -> dict[str, Any]:
                         "proxy-cepo",
                         log_dir,
                         upstream_base_url=f"{fake_cepo.url}/v1",
-                        settings=cfg.proxy_settings,
+                        # the paper's shape (plans, executions, ratings), as optillm runs it
+                        settings={**cfg.proxy_settings, "CEPO_DEFAULT_PRESET": PRESET},
                     )
                 )
                 optillm = _optional_optillm(cfg, cepo_stack, with_optillm, fake_cepo, "cepo")
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep = (results.get("cepo") or {}).get("sweep") or []
     if len(sweep) > 1:
         title = (
-            f"One CePO request (default preset); {cfg.tokens} tokens per call "
+            f"One CePO request (preset {PRESET}); {cfg.tokens} tokens per call "
             f"at {cfg.tokens_per_second:g} tok/s"
         )
         chart.draw(sweep, args.chart, title=title)

@@ -117,7 +117,7 @@ def _cepo(results: dict[str, Any], chart: str | None) -> list[str]:
         ],
     ]
     lines = [
-        "### 1. One CePO request, default preset",
+        "### 1. One CePO request, preset `planned` (the paper's shape, as optillm runs it)",
         "",
         *_table(["", "ideal", "cepo-proxy", "optillm", "ours / ideal", "ours / optillm"], rows),
         "",

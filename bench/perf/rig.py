@@ -16,7 +16,10 @@ import httpx
 
 MODEL = "fake-model"
 CEPO_MODEL = f"cepo-{MODEL}"
-#: Upstream calls on the critical path of the default preset (plan, execute, refine, final, rate).
+#: The preset the CePO scenarios run: the paper's plan-and-execute shape, which optillm runs
+#: (the default ``medium`` samples without plans since session 7 of bench/RESULTS.md).
+PRESET = "planned"
+#: Upstream calls on the critical path of that preset (plan, execute, refine, final, rate).
 CRITICAL_PATH_CALLS = 5
 
 

@@ -1,4 +1,4 @@
-"""Scenario 1: one CePO request with the default preset, against the ideal and optillm.
+"""Scenario 1: one CePO request (preset ``planned``), against the ideal and optillm.
 
 For each side: wall time (median of ``repeats`` requests), time to the first SSE event
 (quiet and verbose for ours, ``first_event_samples`` each, the client leaving after the

@@ -1,4 +1,4 @@
-"""Scenario 2: many CePO requests at once (quiet streams, default preset).
+"""Scenario 2: many CePO requests at once (quiet streams, preset ``planned``).
 
 For each concurrency level ``c``: ``c`` requests sent together; completed per second
 (completed / wall time of the wave), p50 / p95 latency, the fake's peak of open upstream

@@ -70,14 +70,20 @@ def test_config_is_frozen() -> None:
 
 
 def test_presets() -> None:
-    # medium is the paper's shape with the measured selection (binary rating, pool vote),
+    # planned is the paper's shape with the measured selection (binary rating, pool vote),
     # finals kept to their executions' majority and plans and executions sampled at 0.7
-    assert load_preset("medium") == CePOConfig(
+    planned = CePOConfig(
         bestofn_rating_type="binary",
         selection_rule="pool",
         keep_execution_majority=True,
         planning_temperature=0.7,
         execution_temperature=0.7,
+    )
+    assert load_preset("planned") == planned
+    # medium is the same without plans: 7 plain samples per candidate, the majority rating,
+    # as many calls (3 x (3 + 3 + 2) + 3 ratings = 3 x (7 + 2))
+    assert load_preset("medium") == planned.merged(
+        {"plan_step": False, "planning_n": 7, "planning_m": 14, "bestofn_rating_type": "majority"}
     )
     thinking = load_preset("thinking")
     assert thinking.upstream_reasoning_effort is not None

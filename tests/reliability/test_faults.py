@@ -57,7 +57,13 @@ UPSTREAM_ERROR_STATUSES = {429, 502, 503, 504}
 
 QUESTION = [{"role": "user", "content": "What is 6 times 7?"}]
 #: Two candidates, one plan each (up to two attempts), absolute rating: every stage is used.
-SMALL_CEPO = {"bestofn_n": 2, "planning_n": 1, "planning_m": 2, "bestofn_rating_type": "absolute"}
+SMALL_CEPO = {
+    "bestofn_n": 2,
+    "plan_step": True,
+    "planning_n": 1,
+    "planning_m": 2,
+    "bestofn_rating_type": "absolute",
+}
 DEADLINE = float(RELIABILITY_SETTINGS["request_timeout"])
 
 Expect = Literal["answer", "cut", "error", "relayed"]

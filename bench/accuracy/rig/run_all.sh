@@ -126,25 +126,30 @@ fi
 COMMON="$BASES --concurrency $CONC --temperature 0 --max-tokens 1024"
 REQ="baseline,low,medium,sc6,sc27"
 # the paper's configuration, pinned: the default preset under it changed in session 5
-# (its first 75 items ran on the preset of then, which had these values)
-PAPER='paper={"bestofn_rating_type": "absolute", "selection_rule": "rating", '\
+# (its first 75 items ran on the preset of then, which had these values) and again in
+# session 7 (plan_step off): every arm below that stands for a planned `medium` pins the
+# plan shape (PLANS), so its remaining items run what its first ones did
+PLANS='"plan_step": true, "planning_n": 3, "planning_m": 6'
+PAPER='paper={'"$PLANS"', "bestofn_rating_type": "absolute", "selection_rule": "rating", '\
 '"planning_temperature": 0.55, "execution_temperature": 0.25, "keep_execution_majority": false}'
-MEDHOT='medhot={"execution_temperature": 0.7, "planning_temperature": 0.7}'
+MEDHOT='medhot={'"$PLANS"', "bestofn_rating_type": "binary", "execution_temperature": 0.7, '\
+'"planning_temperature": 0.7, "keep_execution_majority": false}'
 # the low preset as of session 4, whatever the default is when this runs (the `low`
 # records are the preset before direct_on_disagreement)
 LOWD='lowdirect={"reasoning_effort": "low", "direct_on_disagreement": true}'
-# `medium` as it is now (since session 5: keep_execution_majority, plans and executions
-# at 0.7; the `medium` records are the preset before both), and the same at the paper's
-# temperatures
-MEDNOW='mednow={"reasoning_effort": "medium"}'
-MEDCOOLNOW='medcoolnow={"reasoning_effort": "medium", "execution_temperature": 0.25, "planning_temperature": 0.55}'
-# `medium` with plain samples in place of plan + execute (plan_step off): 7 per candidate,
+# `medium` of sessions 5 and 6 (keep_execution_majority, plans and executions at 0.7; the
+# `medium` records are the preset before both), and the same at the paper's temperatures
+MEDNOW='mednow={"reasoning_effort": "medium", '"$PLANS"', "bestofn_rating_type": "binary"}'
+MEDCOOLNOW='medcoolnow={"reasoning_effort": "medium", '"$PLANS"', "bestofn_rating_type": "binary", '\
+'"execution_temperature": 0.25, "planning_temperature": 0.55}'
+# `medium` since session 7, pinned (the arm ran first as a variant of the planned preset):
+# plain samples in place of plan + execute (plan_step off): 7 per candidate,
 # refine and final, the majority rating (no rating calls), 27 calls. On the rig's GSM8K
 # records a plan's execution was right no more often than a plain sample (56.9% against
 # 56.6%), and the pool vote over 12 answers matched self-consistency over 9-12 samples
 MEDPLAIN='medplain={"reasoning_effort": "medium", "plan_step": false, "planning_n": 7, '\
 '"planning_m": 14, "bestofn_rating_type": "majority"}'
-VARS='medblind={"bestofn_rating_type": "blind", "rating_temperature": 0.7},'\
+VARS='medblind={'"$PLANS"', "bestofn_rating_type": "blind", "rating_temperature": 0.7},'\
 'low3={"reasoning_effort": "low", "bestofn_n": 3, "planning_n": 1, "planning_m": 2, '\
 '"bestofn_rating_type": "majority", "selection_rule": "pool"}'
 left() { echo $((BUDGET - SECONDS - 25)); }
