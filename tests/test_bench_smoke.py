@@ -40,7 +40,7 @@ def test_quick_scenario_one_end_to_end(tmp_path: Path) -> None:
     raw = json.loads((tmp_path / "out" / "perf.json").read_text())
     ours = raw["cepo"]["ours"]
     assert ours["errors"] == []
-    assert ours["calls"] == 27  # the default preset's call graph, counted at the fake
+    assert ours["calls"] == 27  # the planned preset's call graph, counted at the fake
     assert 0 < ours["wall"] < 10
     assert ours["first_event_samples"] == {"quiet": 3, "verbose": 3}
     assert ours["tokens"] > 0
