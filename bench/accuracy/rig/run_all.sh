@@ -41,6 +41,10 @@ KEY=$(cat $G/bin/model.key)
 TAG=${TAG:-llamacpp-cuda-h200-qwen2.5-coder-1.5b-q4km}
 export LLAMA_ARG_CACHE_RAM=${CACHE_RAM:-0} LLAMA_ARG_BACKEND_SAMPLING=${BACKEND_SAMPLING:-1}
 mkdir -p $G/results
+# the model's pieces (bench/accuracy/rig/pieces.sh), carried one per call, joined once
+if [ -d $G/chunks ] && [ ! -f $G/model.ok ]; then
+  cat $G/chunks/c?? > $G/parts/p00 && rm -rf $G/chunks && echo "model pieces joined"
+fi
 for f in bench/accuracy/results/$TAG-*.jsonl.gz; do
   [ -e "$f" ] || continue
   dest=$G/results/$(basename "$f" .gz); [ -e "$dest" ] || gunzip -c "$f" > "$dest"
