@@ -171,6 +171,8 @@ stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$
 # of medcoolnow (17 items ran in session 6)
 DONE="$REQ,$LOWD,$MEDHOT,$MEDNOW"
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$DONE,$MEDPLAIN" $COMMON
+# session 8: medplain on letters too (the default's letters figure had been a replay)
+stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ,$LOWD,$MEDPLAIN" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$DONE,$MEDPLAIN,$PAPER" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$DONE,$MEDPLAIN,$PAPER,$MEDCOOLNOW" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$DONE,$MEDPLAIN,$PAPER,$MEDCOOLNOW,$VARS" $COMMON
