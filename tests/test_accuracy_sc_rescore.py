@@ -33,6 +33,7 @@ from bench.accuracy.datasets import load_dataset
 from bench.accuracy.records import ItemRecord, read_results
 from bench.accuracy.rescore import (
     PLAIN_RULE,
+    PLAIN_SHAPES,
     WITHOUT_MAJORITY_RULE,
     answer_counts,
     keep_execution_majority,
@@ -209,7 +210,13 @@ def test_rescore_replays_every_rule_from_the_records(
     assert rows[("medium", "pool")].unstated == 0
     pool = rows[("medium", "pool")].versus_baseline
     assert pool is not None and pool.table.n == 8 and pool.table.won == 4
-    assert {rule for arm, rule in rows if arm == "sc9"} == {"sc9@1", "sc9@3", "sc9@6", "sc9@9"}
+    assert {rule for arm, rule in rows if arm == "sc9"} == {
+        "sc9@1",
+        "sc9@3",
+        "sc9@6",
+        "sc9@9",
+        "lowplain replay (1 x 4)",  # 9 samples: enough for 1 x 4, too few for 3 x 7
+    }
     assert cli.main(["rescore", "--in", str(packed)]) == 0
     printed = capsys.readouterr().out
     assert "| medium | pool | 8 | 100.0%" in printed
@@ -463,6 +470,26 @@ def test_medplain_replay_votes_over_three_groups_of_seven_samples() -> None:
     row = rows[("sc27", PLAIN_RULE)]
     assert (row.n, row.correct) == (2, 1)
     assert rows[("sc27", "sc27@27")].correct == 0
+
+
+def test_lowplain_replay_votes_over_the_first_four_samples() -> None:
+    rule = "lowplain replay (1 x 4)"
+    shape = PLAIN_SHAPES[rule]
+    assert shape == (1, 4)
+    # all six samples tie 3 to 3 and the record's vote takes the first (6), while the
+    # first four vote 5
+    turned = _sc(0, ["6", "5", "5", "5", "6", "6"])
+    assert turned.correct is False
+    assert plain_pool(turned, shape) == (True, None)
+    # a tie within the four: the first of the tied answers stands for the final
+    assert plain_pool(_sc(1, ["6", "5", "5", "6", "5", "5"]), shape) == (False, None)
+    # no answer in the four: the one candidate failed, so the item is wrong
+    assert plain_pool(_sc(2, [None] * 4 + ["5", "5"]), shape) == (False, None)
+    assert plain_pool(_sc(3, ["5"] * 3), shape) is None  # fewer than 4 samples
+    rows = {(row.arm, row.rule): row for row in rescore([turned, _sc(4, ["5"] * 6)])}
+    assert (rows[("sc6", rule)].n, rows[("sc6", rule)].correct) == (2, 2)
+    assert rows[("sc6", "sc6@6")].correct == 1
+    assert ("sc6", PLAIN_RULE) not in rows  # 6 samples are too few for 3 x 7
 
 
 def test_measured_refinals_change_only_the_finals_that_stated_the_majority() -> None:

@@ -17,13 +17,20 @@ RUN_ALL = Path(__file__).resolve().parents[1] / "bench" / "accuracy" / "rig" / "
 
 
 def _stage_arms() -> list[str]:
-    """Every stage's --arms value, expanded by bash from the script's own assignments."""
+    """Every stage's --arms value, expanded by bash from the script's own assignments (those
+    between the stages included, in their order)."""
     script = RUN_ALL.read_text()
     start = script.index('REQ="')
     end = script.index("left() {")
-    stages = re.findall(r'--arms ("[^"]+")', script)
-    assert stages, "no stage found"
-    shell = script[start:end] + "".join(f"printf '%s\\n' {arms}\n" for arms in stages)
+    lines: list[str] = []
+    for line in script[end:].splitlines():
+        stage = re.match(r'stage .*--arms ("[^"]+")', line)
+        if stage:
+            lines.append(f"printf '%s\\n' {stage.group(1)}")
+        elif re.match(r"[A-Z_]+=", line):
+            lines.append(line)
+    assert any(line.startswith("printf") for line in lines), "no stage found"
+    shell = script[start:end] + "\n".join(lines) + "\n"
     done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, check=True)
     return done.stdout.splitlines()
 
@@ -41,6 +48,17 @@ def test_the_plain_sample_arm_makes_27_calls_as_stated() -> None:
     assert not config.plan_step and config.bestofn_rating_type == "majority"
     # per candidate: planning_n samples, refine, final; no rating calls
     assert config.bestofn_n * (config.planning_n + 2) == 27
+
+
+def test_the_plain_low_arm_makes_6_calls_as_sc6_at_its_temperature() -> None:
+    (plain,) = {
+        a.name: a for arms in _stage_arms() for a in parse_arms(arms) if a.name == "lowplain"
+    }.values()
+    config = load_preset("low").merged(plain.overrides)
+    assert not config.plan_step and not config.direct_on_disagreement
+    assert config.bestofn_n == 1 and config.keep_execution_majority
+    assert config.bestofn_n * (config.planning_n + 2) == 6  # samples, refine, final
+    assert config.execution_temperature == 0.7  # the plain samples' temperature, as sc6's
 
 
 @pytest.mark.parametrize("name", ["paper", "medhot", "mednow", "medcoolnow", "medblind"])

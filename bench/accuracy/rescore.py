@@ -184,19 +184,29 @@ def _sc_prefixes(record: ItemRecord) -> dict[str, tuple[bool, bool | None]] | No
     return out
 
 
-PLAIN_SHAPE = (3, 7)  # the arm ``medplain``: 3 candidates of 7 plain samples each
+#: The plan-free shapes replayed on self-consistency samples: rule -> (candidates, samples
+#: each). ``medplain`` is ``medium`` since session 7 (3 x 7); ``lowplain`` the staged
+#: plan-free ``low`` (one candidate of 4 samples, refine and final: 6 calls, as ``sc6``).
+PLAIN_SHAPES: dict[str, tuple[int, int]] = {
+    "medplain replay (3 x 7)": (3, 7),
+    "lowplain replay (1 x 4)": (1, 4),
+}
 PLAIN_RULE = "medplain replay (3 x 7)"
 
 
-def plain_pool(record: ItemRecord) -> tuple[bool, bool | None] | None:
-    """``medium`` with ``plan_step: false`` (the arm ``medplain``: 3 candidates of 7
-    attempts, the majority rating), replayed on a self-consistency record: its first 21
-    samples in three groups of 7 in order, each group's most frequent answer (the first
-    on a tie, as self-consistency's) standing in for its candidate's final, then the pool
-    vote over the 21 samples and the 3 finals. The refine and final steps are not
-    replayed (their real outcome is not in a sample record), so this is an estimate of
-    the votes alone. ``None`` for a record with fewer samples."""
-    candidates, size = PLAIN_SHAPE
+def plain_pool(
+    record: ItemRecord, shape: tuple[int, int] = PLAIN_SHAPES[PLAIN_RULE]
+) -> tuple[bool, bool | None] | None:
+    """A plan-free CePO run of ``shape`` = (candidates, samples each) with the majority
+    rating (``medium`` since session 7, the arm ``medplain``: 3 x 7), replayed on a
+    self-consistency record: its first candidates x samples samples in groups in order,
+    each group's most frequent answer (the first on a tie, as self-consistency's)
+    standing in for its candidate's final, then the pool vote over those samples and the
+    finals. The refine and final steps are not replayed (their real outcome is not in a
+    sample record), so this is an estimate of the votes alone; with one candidate, the
+    final that breaks a tie is taken to state the first of the tied answers. ``None``
+    for a record with fewer samples."""
+    candidates, size = shape
     samples = record.samples or []
     if record.error is not None or len(samples) < candidates * size:
         return None
@@ -206,6 +216,8 @@ def plain_pool(record: ItemRecord) -> tuple[bool, bool | None] | None:
         chosen = majority_sample(group)
         key = group[chosen].get("extracted") if chosen is not None else None
         finalists.append(Finalist(number + 1, key, key is None))
+    if all(f.answer_key is None for f in finalists):
+        return False, None
     counts = Counter(f.answer_key for f in finalists if f.answer_key is not None)
     scores = {
         f.candidate: float(counts[f.answer_key]) if f.answer_key is not None else 0.0
@@ -385,9 +397,10 @@ def rescore(items: Iterable[ItemRecord], refinals: Refinals | None = None) -> li
         )
         if direct is not None:
             found["direct_on_disagreement"] = direct
-        plain = plain_pool(record)
-        if plain is not None:
-            found[PLAIN_RULE] = plain
+        for rule, shape in PLAIN_SHAPES.items():
+            plain = plain_pool(record, shape)
+            if plain is not None:
+                found[rule] = plain
         undone = without_execution_majority(record)
         if undone is not None:
             found[WITHOUT_MAJORITY_RULE] = undone

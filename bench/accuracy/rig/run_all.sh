@@ -153,6 +153,13 @@ MEDCOOLNOW='medcoolnow={"reasoning_effort": "medium", '"$PLANS"', "bestofn_ratin
 # 56.6%), and the pool vote over 12 answers matched self-consistency over 9-12 samples
 MEDPLAIN='medplain={"reasoning_effort": "medium", "plan_step": false, "planning_n": 7, '\
 '"planning_m": 14, "bestofn_rating_type": "majority"}'
+# session 8: a plan-free `low` to measure (its replay on sc6's samples, `rescore`'s
+# `lowplain replay (1 x 4)`: 65.3% on GSM8K and 28.0% on letters, against `low` now at
+# 63.3% and 24.0% live): one candidate, 4 plain samples at 0.7 (sc6's temperature),
+# refine and final, 6 calls as sc6; a final against 3 or 4 of the samples is rewritten
+LOWPLAIN='lowplain={"reasoning_effort": "low", "plan_step": false, "planning_n": 4, '\
+'"planning_m": 8, "direct_on_disagreement": false, "bestofn_rating_type": "majority", '\
+'"execution_temperature": 0.7, "planning_temperature": 0.7}'
 VARS='medblind={'"$PLANS"', "bestofn_rating_type": "blind", "rating_temperature": 0.7},'\
 'low3={"reasoning_effort": "low", "bestofn_n": 3, "planning_n": 1, "planning_m": 2, '\
 '"bestofn_rating_type": "majority", "selection_rule": "pool"}'
@@ -167,15 +174,18 @@ stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT" $COMMON
 stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ,$LOWD" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$REQ,$LOWD,$MEDHOT,$MEDNOW" $COMMON
-# session 7 on: medplain first (the open sc27 goal), then the rest of paper, then the rest
-# of medcoolnow (17 items ran in session 6)
+# session 7 on: medplain first (the open sc27 goal), then the rest of paper, then (session
+# 8) lowplain, then the rest of medcoolnow (17 items ran in session 6)
 DONE="$REQ,$LOWD,$MEDHOT,$MEDNOW"
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$DONE,$MEDPLAIN" $COMMON
 # session 8: medplain on letters too (the default's letters figure had been a replay)
 stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ,$LOWD,$MEDPLAIN" $COMMON
 stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$DONE,$MEDPLAIN,$PAPER" $COMMON
-stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$DONE,$MEDPLAIN,$PAPER,$MEDCOOLNOW" $COMMON
-stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$DONE,$MEDPLAIN,$PAPER,$MEDCOOLNOW,$VARS" $COMMON
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$DONE,$MEDPLAIN,$PAPER,$LOWPLAIN" $COMMON
+stage letters --datasets letters --sample 100 --seed 14 --arms "$REQ,$LOWD,$MEDPLAIN,$LOWPLAIN" $COMMON
+DONE="$DONE,$MEDPLAIN,$PAPER,$LOWPLAIN"
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$DONE,$MEDCOOLNOW" $COMMON
+stage gsm8k --datasets gsm8k --sample 150 --seed 14 --arms "$DONE,$MEDCOOLNOW,$VARS" $COMMON
 for f in $G/results/*.jsonl; do gzip -c "$f" > "$OUT/$(basename "$f").gz"; done
 tail -c 3000 $G/proxy.log > "$OUT/proxy-tail.log"
 for k in $PAIRS; do [ "$k" = 1 ] || tail -c 3000 $G/proxy$k.log > "$OUT/proxy$k-tail.log"; done
