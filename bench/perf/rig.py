@@ -117,5 +117,24 @@ class FakeAdmin:
             time.sleep(0.01)
         return True
 
+    def wait_settled(self, quiet: float = 0.25, timeout: float = 10.0) -> bool:
+        """Wait until no chat call is open and none has started for ``quiet`` seconds (True),
+        or ``timeout`` passes (False).
+
+        After requests whose client left early: the proxy may still send calls for them
+        after the fake looked idle, which the next counted request would otherwise count.
+        """
+        deadline = time.monotonic() + timeout
+        seen, since = -1, time.monotonic()
+        while True:
+            stats, now = self.stats(), time.monotonic()
+            if stats["open_calls"] or stats["calls"] != seen:
+                seen, since = stats["calls"], now
+            elif now - since >= quiet:
+                return True
+            if now > deadline:
+                return False
+            time.sleep(0.01)
+
     def close(self) -> None:
         self._http.close()
