@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 
-def draw(sweep: list[dict[str, Any]], path: Path, *, title: str) -> Path:
-    """Write a PNG of wall time against L for the ideal, cepo-proxy and optillm (when run)."""
+def draw(sweep: list[dict[str, Any]], path: Path, *, title: str, critical_path_calls: int) -> Path:
+    """Write a PNG of wall time against L for the ideal (``critical_path_calls`` calls back
+    to back), cepo-proxy and optillm (when run)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -15,7 +16,12 @@ def draw(sweep: list[dict[str, Any]], path: Path, *, title: str) -> Path:
 
     latencies = [row["latency"] for row in sweep]
     figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
-    axes.plot(latencies, [row["ideal"] for row in sweep], "k--", label="ideal (5 x (L + gen))")
+    axes.plot(
+        latencies,
+        [row["ideal"] for row in sweep],
+        "k--",
+        label=f"ideal ({critical_path_calls} x (L + gen))",
+    )
     series = (("ours", "cepo-proxy", "tab:blue", "o"), ("optillm", "optillm 0.4.0", "tab:red", "s"))
     for key, label, colour, marker in series:
         points = [(row["latency"], row[key]) for row in sweep if row.get(key) is not None]

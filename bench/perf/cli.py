@@ -34,7 +34,7 @@ from bench.perf.procs import (
     start_optillm,
     start_proxy,
 )
-from bench.perf.rig import MODEL, PRESET, BenchConfig
+from bench.perf.rig import MODEL, PLANNED, BenchConfig
 
 DEFAULT_RESULTS = REPO_ROOT / "bench" / "RESULTS.md"
 DEFAULT_CHART = REPO_ROOT / "bench" / "perf_chart.png"
@@ -131,8 +131,9 @@ def run(cfg: BenchConfig, argv: list[str]) -> dict[str, Any]:
                         "proxy-cepo",
                         log_dir,
                         upstream_base_url=f"{fake_cepo.url}/v1",
-                        # the paper's shape (plans, executions, ratings), as optillm runs it
-                        settings={**cfg.proxy_settings, "CEPO_DEFAULT_PRESET": PRESET},
+                        # the paper's shape (plans, executions, ratings), as optillm runs it;
+                        # the default preset's requests name theirs (reasoning_effort)
+                        settings={**cfg.proxy_settings, "CEPO_DEFAULT_PRESET": PLANNED.name},
                     )
                 )
                 optillm = _optional_optillm(cfg, cepo_stack, with_optillm, fake_cepo, "cepo")
@@ -230,10 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     sweep = (results.get("cepo") or {}).get("sweep") or []
     if len(sweep) > 1:
         title = (
-            f"One CePO request (preset {PRESET}); {cfg.tokens} tokens per call "
+            f"One CePO request (preset {PLANNED.name}); {cfg.tokens} tokens per call "
             f"at {cfg.tokens_per_second:g} tok/s"
         )
-        chart.draw(sweep, args.chart, title=title)
+        chart.draw(sweep, args.chart, title=title, critical_path_calls=PLANNED.critical_path_calls)
         chart_link = os.path.relpath(args.chart, args.results.parent)
     section = report.render(results, chart_link)
     report.write_section(args.results, section)

@@ -1,6 +1,7 @@
-"""The performance goals (issues 7 and 16) and whether one run's numbers meet them.
+"""The performance goals (issues 7 and 16, and the plan-free default preset's against its
+own ideal) and whether one run's numbers meet them.
 
-:func:`evaluate` returns one :class:`Verdict` per goal, in the issue's order: ``met``,
+:func:`evaluate` returns one :class:`Verdict` per goal, in the issues' order: ``met``,
 ``not met`` or ``not measured`` (a scenario or optillm left out of the run), with the
 measured value in words.
 """
@@ -11,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from bench.perf.rig import DEFAULT_PRESET, PLANNED
 from bench.perf.stats import fmt_ratio, mb, ms, secs
 
 MB = 10**6
@@ -41,26 +43,38 @@ def _get(data: dict[str, Any], *path: str | int) -> Any:
     return node
 
 
+def _within_ideal(goal: str, run: dict[str, Any], limit: float) -> Verdict:
+    """Whether ``run`` (``{"ours": {"wall"}, "ideal"}``) took at most ``limit`` x its ideal."""
+    wall, ideal = _get(run, "ours", "wall"), _get(run, "ideal")
+    value = wall / ideal if wall and ideal else None
+    return _check(
+        goal,
+        value,
+        value is not None and value <= limit,
+        f"{fmt_ratio(value or math.nan)} ({secs(wall or math.nan)} vs {secs(ideal or math.nan)})",
+    )
+
+
 def evaluate(results: dict[str, Any]) -> list[Verdict]:
     s1 = results.get("cepo") or {}
-    verdicts = []
+    planned = f"CePO `{PLANNED.name}`"
+    verdicts = [
+        _within_ideal(
+            f"{planned} wall time <= 1.1x its ideal ({PLANNED.critical_path_calls} calls)", s1, 1.1
+        ),
+        _within_ideal(
+            f"CePO default preset (`{DEFAULT_PRESET.name}`, plan-free) wall time <= 1.1x its "
+            f"ideal ({DEFAULT_PRESET.critical_path_calls} calls)",
+            s1.get("default_preset") or {},
+            1.1,
+        ),
+    ]
     ours_wall = _get(s1, "ours", "wall")
-    ideal = _get(s1, "ideal")
-    value = ours_wall / ideal if ours_wall and ideal else None
-    verdicts.append(
-        _check(
-            "CePO default wall time <= 1.1x the ideal",
-            value,
-            value is not None and value <= 1.1,
-            f"{fmt_ratio(value or math.nan)} ({secs(ours_wall or math.nan)} vs "
-            f"{secs(ideal or math.nan)})",
-        )
-    )
     theirs_wall = _get(s1, "optillm", "wall")
     value = ours_wall / theirs_wall if ours_wall and theirs_wall else None
     verdicts.append(
         _check(
-            "CePO default wall time <= 0.5x optillm's",
+            f"{planned} wall time <= 0.5x optillm's",
             value,
             value is not None and value <= 0.5,
             f"{fmt_ratio(value or math.nan)} ({secs(ours_wall or math.nan)} vs "

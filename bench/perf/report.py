@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.perf.goals import evaluate
+from bench.perf.rig import DEFAULT_PRESET, PLANNED, PresetShape
 from bench.perf.stats import fmt_ratio, mb, ms, ratio, secs
 
 START = "<!-- perf:start -->"
@@ -47,14 +48,17 @@ def _setup(results: dict[str, Any]) -> list[str]:
         "",
     ]
     if s1:
+        ideals = [_ideal_words(PLANNED, s1)]
+        if s1.get("default_preset"):
+            ideals.append(_ideal_words(DEFAULT_PRESET, s1["default_preset"]))
         lines += [
             f"Scripted upstream (`tests/fake_upstream`, OpenAI personality): latency "
             f"L = {s1['latency']:g} s before the headers of every call, replies of "
             f"{s1['tokens']} tokens at {s1['tokens_per_second']:g} tokens/s "
             f"(so {s1['tokens'] / s1['tokens_per_second']:.3f} s of generation per call). "
-            f"Ideal = the 5 calls of the critical path back to back = "
-            f"5 x (L + generation) = {secs(s1['ideal'])}; one call measured straight at the "
-            f"fake takes {secs(_num(s1.get('direct_call')))}.",
+            f"Ideal = the calls of the preset's critical path back to back: "
+            f"{'; '.join(ideals)}. One call measured straight at the fake takes "
+            f"{secs(_num(s1.get('direct_call')))}.",
             "",
         ]
     optillm = env.get("optillm")
@@ -68,6 +72,19 @@ def _setup(results: dict[str, Any]) -> list[str]:
         pairs = ", ".join(f"`{k}={v}`" for k, v in settings.items())
         lines += ["", f"Proxy settings for scenarios 1-3: {pairs}; everything else default."]
     return [*lines, ""]
+
+
+def _ideal_words(preset: PresetShape, run: dict[str, Any]) -> str:
+    calls = run.get("critical_path_calls", preset.critical_path_calls)
+    return (
+        f"`{preset.name}` {calls} x (L + generation) ({', '.join(preset.critical_path)}) "
+        f"= {secs(_num(run.get('ideal')))}"
+    )
+
+
+def _first_events(ours: dict[str, Any]) -> str:
+    p95 = ours.get("first_event_p95") or {}
+    return f"{ms(_num(p95.get('quiet')))} / {ms(_num(p95.get('verbose')))}"
 
 
 def _goals(results: dict[str, Any]) -> list[str]:
@@ -93,15 +110,14 @@ def _cepo(results: dict[str, Any], chart: str | None) -> list[str]:
         [
             "first SSE event p95, quiet / verbose",
             "-",
-            f"{ms(_num((ours.get('first_event_p95') or {}).get('quiet')))} / "
-            f"{ms(_num((ours.get('first_event_p95') or {}).get('verbose')))}",
+            _first_events(ours),
             secs(_num(theirs.get("first_event_stream"))) + " (streamed)" if theirs else "n/a",
             "",
             "",
         ],
         [
             "upstream calls",
-            "5 on the critical path",
+            f"{s1.get('critical_path_calls', PLANNED.critical_path_calls)} on the critical path",
             _count(ours.get("calls")),
             _count(theirs.get("calls")),
             "",
@@ -149,6 +165,39 @@ def _cepo(results: dict[str, Any], chart: str | None) -> list[str]:
     if chart:
         lines += ["", f"![wall time against L]({chart})"]
     errors = (ours.get("errors") or []) + (theirs.get("errors") or [])
+    if errors:
+        lines += ["", f"Errors: {len(errors)} (first: `{errors[0][:120]}`)."]
+    return [*lines, "", *_default_preset(s1.get("default_preset"))]
+
+
+def _default_preset(run: dict[str, Any] | None) -> list[str]:
+    """The default preset's table: ours against its own ideal (optillm has no plan-free
+    mode, so its columns are "-")."""
+    if not run:
+        return []
+    ours = run.get("ours") or {}
+    ideal, wall = _num(run.get("ideal")), _num(ours.get("wall"))
+    calls = run.get("critical_path_calls", DEFAULT_PRESET.critical_path_calls)
+    rows = [
+        ["wall time (median)", secs(ideal), secs(wall), "-", fmt_ratio(ratio(wall, ideal)), "-"],
+        ["first SSE event p95, quiet / verbose", "-", _first_events(ours), "-", "", "-"],
+        ["upstream calls", f"{calls} on the critical path", _count(ours.get("calls")), "-", "",
+         "-"],
+        ["upstream tokens (prompt + completion)", "-", _count(ours.get("tokens")), "-", "", "-"],
+    ]  # fmt: skip
+    name = run.get("preset", DEFAULT_PRESET.name)
+    lines = [
+        f"### 1b. One CePO request, default preset `{name}` (plan-free)",
+        "",
+        *_table(["", "ideal", "cepo-proxy", "optillm", "ours / ideal", "ours / optillm"], rows),
+        "",
+        f"The same proxy and upstream; the request picks the preset with `reasoning_effort: "
+        f'"{name}"`. optillm has no plan-free mode, so it is not compared here. Wall time '
+        f"over {len(ours.get('walls') or [])} requests (quiet and verbose streams); first "
+        f"event over {(ours.get('first_event_samples') or {}).get('quiet', 0)} + "
+        f"{(ours.get('first_event_samples') or {}).get('verbose', 0)} requests.",
+    ]
+    errors = ours.get("errors") or []
     if errors:
         lines += ["", f"Errors: {len(errors)} (first: `{errors[0][:120]}`)."]
     return [*lines, ""]

@@ -16,11 +16,30 @@ import httpx
 
 MODEL = "fake-model"
 CEPO_MODEL = f"cepo-{MODEL}"
-#: The preset the CePO scenarios run: the paper's plan-and-execute shape, which optillm runs
-#: (the default ``medium`` samples without plans since session 7 of bench/RESULTS.md).
-PRESET = "planned"
-#: Upstream calls on the critical path of that preset (plan, execute, refine, final, rate).
-CRITICAL_PATH_CALLS = 5
+
+
+@dataclass(frozen=True)
+class PresetShape:
+    """A preset as the benchmark runs it: its name, the steps of its critical path (one
+    upstream call each, the rest of the run's calls running beside them) and the
+    ``reasoning_effort`` that picks it in a request (``None``: the proxy's default preset).
+    """
+
+    name: str
+    critical_path: tuple[str, ...]
+    effort: str | None = None
+
+    @property
+    def critical_path_calls(self) -> int:
+        return len(self.critical_path)
+
+
+#: The preset the CePO scenarios run against optillm: the paper's plan-and-execute shape,
+#: which optillm runs; the proxy under test starts with it as its default preset.
+PLANNED = PresetShape("planned", ("plan", "execute", "refine", "final", "rate"))
+#: The proxy's own default preset, plan-free since session 7 of bench/RESULTS.md (samples,
+#: then refine and final per candidate, majority rating); picked per request by its effort.
+DEFAULT_PRESET = PresetShape("medium", ("sample", "refine", "final"), effort="medium")
 
 
 @dataclass(frozen=True)
@@ -61,10 +80,11 @@ class BenchConfig:
         """Time the fake takes to generate one reply at the configured speed."""
         return self.tokens / self.tokens_per_second if self.tokens_per_second else 0.0
 
-    def ideal(self, latency: float | None = None) -> float:
-        """The ideal CePO wall time: the critical path's calls back to back, no overhead."""
+    def ideal(self, latency: float | None = None, preset: PresetShape = PLANNED) -> float:
+        """The ideal wall time of one request of ``preset``: its critical path's calls back
+        to back at ``latency`` (default: the run's), no overhead."""
         per_call = (self.latency if latency is None else latency) + self.generation_seconds
-        return CRITICAL_PATH_CALLS * per_call
+        return preset.critical_path_calls * per_call
 
     def quick(self) -> BenchConfig:
         """A seconds-long run for CI: tiny latency and counts, no optillm, no chart sweep."""
@@ -116,6 +136,25 @@ class FakeAdmin:
                 return False
             time.sleep(0.01)
         return True
+
+    def wait_settled(self, quiet: float = 0.25, timeout: float = 10.0) -> bool:
+        """Wait until no chat call is open and none has started for ``quiet`` seconds (True),
+        or ``timeout`` passes (False).
+
+        After requests whose client left early: the proxy may still send calls for them
+        after the fake looked idle, which the next counted request would otherwise count.
+        """
+        deadline = time.monotonic() + timeout
+        seen, since = -1, time.monotonic()
+        while True:
+            stats, now = self.stats(), time.monotonic()
+            if stats["open_calls"] or stats["calls"] != seen:
+                seen, since = stats["calls"], now
+            elif now - since >= quiet:
+                return True
+            if now > deadline:
+                return False
+            time.sleep(0.01)
 
     def close(self) -> None:
         self._http.close()

@@ -1,10 +1,11 @@
-"""Scenario 1: one CePO request (preset ``planned``), against the ideal and optillm.
+"""Scenario 1: one CePO request (preset ``planned``), against the ideal and optillm; then
+one of the default preset (``medium``, plan-free), ours only, against its own ideal.
 
 For each side: wall time (median of ``repeats`` requests), time to the first SSE event
 (quiet and verbose for ours, ``first_event_samples`` each, the client leaving after the
 first event; one streamed request for optillm, which sends nothing before the end),
 upstream calls and tokens of one request. Then the sweep of wall time against ``L`` for
-the chart (the fake's latency changed through ``/_control``).
+the chart (preset ``planned``; the fake's latency changed through ``/_control``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import asyncio
 from typing import Any
 
 from bench.perf.load import Sample, chat_body, new_client, timed_request
-from bench.perf.rig import CEPO_MODEL, MODEL, BenchConfig, FakeAdmin
+from bench.perf.rig import (
+    CEPO_MODEL,
+    DEFAULT_PRESET,
+    MODEL,
+    PLANNED,
+    BenchConfig,
+    FakeAdmin,
+    PresetShape,
+)
 from bench.perf.stats import median, percentile
 
 CHAT = "/v1/chat/completions"
@@ -49,9 +58,19 @@ async def direct_call_seconds(cfg: BenchConfig, upstream_url: str, count: int = 
     return median([s.total for s in samples if s.ok])
 
 
-async def measure_ours(cfg: BenchConfig, proxy_url: str, admin: FakeAdmin) -> dict[str, Any]:
+def cepo_body(preset: PresetShape, *, usage: bool = False) -> dict[str, Any]:
+    """A streamed ``cepo-*`` request that runs ``preset`` on the proxy under test."""
+    body = chat_body(CEPO_MODEL, stream=True, usage=usage)
+    if preset.effort is not None:
+        body["reasoning_effort"] = preset.effort
+    return body
+
+
+async def measure_ours(
+    cfg: BenchConfig, proxy_url: str, admin: FakeAdmin, preset: PresetShape = PLANNED
+) -> dict[str, Any]:
     url = proxy_url + CHAT
-    body = chat_body(CEPO_MODEL, stream=True, usage=True)
+    body = cepo_body(preset, usage=True)
     walls: list[float] = []
     calls: list[int] = []
     tokens: list[int] = []
@@ -85,7 +104,7 @@ async def measure_ours(cfg: BenchConfig, proxy_url: str, admin: FakeAdmin) -> di
                 else:
                     errors.append(str(sample.error))
             first_events[mode] = values
-    admin.wait_idle()
+    admin.wait_settled()  # the abandoned requests' last calls, uncounted
     return {
         "wall": median(walls),
         "walls": walls,
@@ -142,7 +161,7 @@ async def sweep(
             ours, _ = await _counted(
                 admin,
                 proxy_url + CHAT,
-                chat_body(CEPO_MODEL, stream=True),
+                cepo_body(PLANNED),
                 {"x-reasoning-mode": "quiet"},
                 cfg.request_timeout,
             )
@@ -169,12 +188,20 @@ async def run(
             "latency": cfg.latency,
             "tokens": cfg.tokens,
             "tokens_per_second": cfg.tokens_per_second,
+            "preset": PLANNED.name,
+            "critical_path_calls": PLANNED.critical_path_calls,
             "ideal": cfg.ideal(),
             "direct_call": await direct_call_seconds(cfg, upstream_url),
         }
         result["ours"] = await measure_ours(cfg, proxy_url, admin)
         if optillm_url is not None:
             result["optillm"] = await measure_optillm(cfg, optillm_url, admin)
+        result["default_preset"] = {
+            "preset": DEFAULT_PRESET.name,
+            "critical_path_calls": DEFAULT_PRESET.critical_path_calls,
+            "ideal": cfg.ideal(preset=DEFAULT_PRESET),
+            "ours": await measure_ours(cfg, proxy_url, admin, DEFAULT_PRESET),
+        }
         result["sweep"] = await sweep(cfg, admin, proxy_url, optillm_url)
         return result
     finally:
