@@ -128,21 +128,13 @@ class FakeAdmin:
     def reset(self) -> None:
         self.control(reset=True)
 
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until no chat call is open (True) or ``timeout`` passes (False)."""
-        deadline = time.monotonic() + timeout
-        while self.stats()["open_calls"]:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
+    def wait_idle(self, timeout: float = 10.0, *, quiet: float = 0.0) -> bool:
+        """Wait until no chat call is open and, with ``quiet``, none has started for that
+        many seconds either (True), or ``timeout`` passes (False).
 
-    def wait_settled(self, quiet: float = 0.25, timeout: float = 10.0) -> bool:
-        """Wait until no chat call is open and none has started for ``quiet`` seconds (True),
-        or ``timeout`` passes (False).
-
-        After requests whose client left early: the proxy may still send calls for them
-        after the fake looked idle, which the next counted request would otherwise count.
+        ``quiet`` is for after requests whose client left early: the proxy may still send
+        calls for them after the fake looked idle, which the next counted request would
+        otherwise count.
         """
         deadline = time.monotonic() + timeout
         seen, since = -1, time.monotonic()
@@ -150,7 +142,7 @@ class FakeAdmin:
             stats, now = self.stats(), time.monotonic()
             if stats["open_calls"] or stats["calls"] != seen:
                 seen, since = stats["calls"], now
-            elif now - since >= quiet:
+            if not stats["open_calls"] and now - since >= quiet:
                 return True
             if now > deadline:
                 return False
