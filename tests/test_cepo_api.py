@@ -163,9 +163,32 @@ def test_json_response_format_keeps_content_clean(cepo: str, upstream: FakeUpstr
     assert len(with_format) == 1  # the final step only
 
 
-def test_low_effort_answers_directly_when_its_executions_disagree(
+def test_low_effort_samples_the_question_four_times_then_refines_and_answers(
     cepo: str, upstream: FakeUpstream
 ) -> None:
+    # `low` since session 9 (bench/RESULTS.md, arm `lowplain`): no plans; 4 plain samples of
+    # the client's conversation at 0.7, the refine step over them, the final answer
+    asks = [{"role": "user", "content": "What is 6 times 7? End with a line 'Answer: <n>'."}]
+    upstream.responder = lambda body: "6 x 7 = 42.\nAnswer: 42"
+    response = sdk(cepo).chat.completions.create(
+        model="cepo-fake-model",
+        messages=asks,  # type: ignore[arg-type]
+        reasoning_effort="low",  # type: ignore[arg-type]
+    )
+    assert response.choices[0].message.content == "6 x 7 = 42.\nAnswer: 42"
+    meta = (response.model_extra or {})["cepo"]
+    assert meta["upstream_calls"] == 6 == upstream.calls
+    assert "plan" not in meta["stage_timings"] and meta["config"]["plan_step"] is False
+    samples = [r.body for r in upstream.chat_requests if r.body["messages"] == asks]
+    assert [body["temperature"] for body in samples] == [0.7] * 4
+    steps = [r.body["messages"][-1]["content"] for r in upstream.chat_requests]
+    assert not any(step.startswith("# Step: plan") for step in steps)
+
+
+def test_direct_on_disagreement_answers_directly_when_the_executions_disagree(
+    cepo: str, upstream: FakeUpstream
+) -> None:
+    # the planned low of sessions 4-8 (the rig's arm `lowdirect`), now an option
     asks = [{"role": "user", "content": "What is 6 times 7? End with a line 'Answer: <n>'."}]
     executions = ["6 x 7 = 42.\nAnswer: 42", "6 x 7 = 48.\nAnswer: 48"]
     lock = threading.Lock()
@@ -184,6 +207,14 @@ def test_low_effort_answers_directly_when_its_executions_disagree(
         model="cepo-fake-model",
         messages=asks,  # type: ignore[arg-type]
         reasoning_effort="low",  # type: ignore[arg-type]
+        extra_body={
+            "cepo": {
+                "plan_step": True,
+                "planning_n": 2,
+                "planning_m": 4,
+                "direct_on_disagreement": True,
+            }
+        },
     )
     assert response.choices[0].message.content == "Answer: 42"
     meta = (response.model_extra or {})["cepo"]

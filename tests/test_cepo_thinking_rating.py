@@ -98,10 +98,12 @@ def test_a_refused_reasoning_effort_is_dropped_for_the_rest_of_the_run(
     assert meta["reasoning_effort_dropped"] is True
     refused = [body for body in bodies if "reasoning_effort" in body]
     assert refused and all(body["reasoning_effort"] == "high" for body in refused)
-    # the two plans start together and are refused; their repeats and every later call
-    # go without it
-    assert len(refused) <= 2 and {_step(body) for body in refused} == {"plan"}
+    # low's four plain samples (the question as sent, no step prompt) start together and are
+    # refused; their repeats and every later call (refine, final) go without it
+    assert len(refused) <= 4 and all(body["messages"] == QUESTION for body in refused)
     assert len(bodies) == len(refused) + 6
-    assert all("reasoning_effort" not in body for body in bodies if _step(body) != "plan")
+    later = [body for body in bodies if _step(body) != "?"]
+    assert {_step(body) for body in later} == {"refine", "final"}
+    assert all("reasoning_effort" not in body for body in later)
     assert meta["attempts_rejected"] == [] and meta["fallback_candidates"] == []
     assert reply.choices[0].message.content == "It is 42.\nAnswer: 42"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.accuracy.arms import parse_arms
+from bench.accuracy.arms import Arm, parse_arms
 from config.presets import load_preset
 
 RUN_ALL = Path(__file__).resolve().parents[1] / "bench" / "accuracy" / "rig" / "run_all.sh"
@@ -50,11 +50,15 @@ def test_the_plain_sample_arm_makes_27_calls_as_stated() -> None:
     assert config.bestofn_n * (config.planning_n + 2) == 27
 
 
-def test_the_plain_low_arm_makes_6_calls_as_sc6_at_its_temperature() -> None:
-    (plain,) = {
-        a.name: a for arms in _stage_arms() for a in parse_arms(arms) if a.name == "lowplain"
+def _arm(name: str) -> Arm:
+    (arm,) = {
+        a.name: a for arms in _stage_arms() for a in parse_arms(arms) if a.name == name
     }.values()
-    config = load_preset("low").merged(plain.overrides)
+    return arm
+
+
+def test_the_plain_low_arm_makes_6_calls_as_sc6_at_its_temperature() -> None:
+    config = load_preset("low").merged(_arm("lowplain").overrides)
     assert not config.plan_step and not config.direct_on_disagreement
     assert config.bestofn_n == 1 and config.keep_execution_majority
     assert config.bestofn_n * (config.planning_n + 2) == 6  # samples, refine, final
@@ -70,3 +74,19 @@ def test_the_planned_arms_keep_the_plan_shape_whatever_medium_is(name: str) -> N
     assert config.plan_step
     assert (config.bestofn_n, config.planning_n, config.planning_m) == (3, 3, 6)
     assert config.bestofn_rating_type != "majority"
+
+
+def test_the_low_preset_is_the_measured_plain_low_arm() -> None:
+    # the preset adopted in session 9 is exactly what the `lowplain` records ran
+    low = load_preset("low")
+    assert low.merged(_arm("lowplain").overrides) == low
+
+
+@pytest.mark.parametrize("name", ["lowdirect", "low3"])
+def test_the_planned_low_arms_keep_the_plan_shape_whatever_low_is(name: str) -> None:
+    config = load_preset("low").merged(_arm(name).overrides)
+    assert config.plan_step
+    assert (config.planning_temperature, config.execution_temperature) == (0.55, 0.25)
+    if name == "lowdirect":  # the planned low of sessions 4-8
+        assert (config.bestofn_n, config.planning_n, config.planning_m) == (1, 2, 4)
+        assert config.direct_on_disagreement and config.bestofn_rating_type == "absolute"

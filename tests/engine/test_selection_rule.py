@@ -89,7 +89,8 @@ def test_presets() -> None:
     assert thinking.upstream_reasoning_effort is not None
     assert thinking.final_max_tokens > load_preset("medium").final_max_tokens
     low, high = load_preset("low"), load_preset("high")
-    assert (low.bestofn_n, low.planning_n, low.planning_m) == (1, 2, 4)
+    # low: one candidate of 4 plain samples, refine and final (6 calls, as sc6)
+    assert (low.bestofn_n, low.planning_n, low.planning_m, low.plan_step) == (1, 4, 8, False)
     assert high.bestofn_n > 3 and high.planning_n > 3 and high.planning_m > 6
     with pytest.raises(ValueError, match="unknown preset"):
         load_preset("extreme")  # type: ignore[arg-type]

@@ -30,11 +30,17 @@ QUESTION: list[ChatCompletionMessageParam] = [
 #: Per-step limits: long enough for this model to finish a short plan, short enough to be
 #: quick. A plan cut off by its limit is rejected and retried (up to ``planning_m``); a
 #: cooler planning temperature keeps this model's plans short, so a run rarely needs that.
-#: ``direct_on_disagreement`` is off: this 135M model's two executions rarely agree, and
-#: these runs check that the whole pipeline (refine and final included) works on it.
+#: These runs check that the whole pipeline (plans, executions, refine and final) works on
+#: a real model, so they ask for the planned shape (``low`` itself samples without plans)
+#: with two plans, and ``direct_on_disagreement`` off: this 135M model's two executions
+#: rarely agree.
 SMALL_STEPS: dict[str, Any] = {
+    "plan_step": True,
+    "planning_n": 2,
+    "planning_m": 4,
     "direct_on_disagreement": False,
     "planning_temperature": 0.3,
+    "execution_temperature": 0.25,
     "planning_max_tokens": 320,
     "execution_max_tokens": 200,
     "refine_max_tokens": 200,

@@ -88,7 +88,8 @@ def test_sigterm_with_streams_in_flight(fake: FakeUpstream, proxy: Service) -> N
             "messages": QUESTION,
             "stream": True,
             "reasoning_effort": "low",
-            "cepo": {"planning_n": 1, "planning_m": 1},
+            # plan, execution, refine and final one after another, 0.8 s each: beyond the grace
+            "cepo": {"plan_step": True, "planning_n": 1, "planning_m": 1},
         },
     }
     readers = {name: Reader(proxy.url, body) for name, body in streams.items()}

@@ -138,9 +138,11 @@ PAPER='paper={'"$PLANS"', "bestofn_rating_type": "absolute", "selection_rule": "
 '"planning_temperature": 0.55, "execution_temperature": 0.25, "keep_execution_majority": false}'
 MEDHOT='medhot={'"$PLANS"', "bestofn_rating_type": "binary", "execution_temperature": 0.7, '\
 '"planning_temperature": 0.7, "keep_execution_majority": false}'
-# the low preset as of session 4, whatever the default is when this runs (the `low`
-# records are the preset before direct_on_disagreement)
-LOWD='lowdirect={"reasoning_effort": "low", "direct_on_disagreement": true}'
+# the low preset of sessions 4-8, pinned (the `low` records are the preset before
+# direct_on_disagreement; since session 9 `low` samples without plans, as `lowplain`)
+LOWSHAPE='"plan_step": true, "planning_n": 2, "planning_m": 4, "bestofn_rating_type": "absolute", '\
+'"planning_temperature": 0.55, "execution_temperature": 0.25'
+LOWD='lowdirect={"reasoning_effort": "low", '"$LOWSHAPE"', "direct_on_disagreement": true}'
 # `medium` of sessions 5 and 6 (keep_execution_majority, plans and executions at 0.7; the
 # `medium` records are the preset before both), and the same at the paper's temperatures
 MEDNOW='mednow={"reasoning_effort": "medium", '"$PLANS"', "bestofn_rating_type": "binary"}'
@@ -153,16 +155,18 @@ MEDCOOLNOW='medcoolnow={"reasoning_effort": "medium", '"$PLANS"', "bestofn_ratin
 # 56.6%), and the pool vote over 12 answers matched self-consistency over 9-12 samples
 MEDPLAIN='medplain={"reasoning_effort": "medium", "plan_step": false, "planning_n": 7, '\
 '"planning_m": 14, "bestofn_rating_type": "majority"}'
-# session 8: a plan-free `low` to measure (its replay on sc6's samples, `rescore`'s
-# `lowplain replay (1 x 4)`: 65.3% on GSM8K and 28.0% on letters, against `low` now at
-# 63.3% and 24.0% live): one candidate, 4 plain samples at 0.7 (sc6's temperature),
-# refine and final, 6 calls as sc6; a final against 3 or 4 of the samples is rewritten
+# `low` since session 9, pinned (the arm ran first in sessions 8-9 as a variant of the
+# planned low; its replay on sc6's samples, `rescore`'s `lowplain replay (1 x 4)`, had
+# given 65.3% on GSM8K and 28.0% on letters; live 64.7% and 27.0%): one candidate, 4 plain
+# samples at 0.7 (sc6's temperature), refine and final, 6 calls as sc6; a final against
+# 3 or 4 of the samples is rewritten
 LOWPLAIN='lowplain={"reasoning_effort": "low", "plan_step": false, "planning_n": 4, '\
 '"planning_m": 8, "direct_on_disagreement": false, "bestofn_rating_type": "majority", '\
 '"execution_temperature": 0.7, "planning_temperature": 0.7}'
 VARS='medblind={'"$PLANS"', "bestofn_rating_type": "blind", "rating_temperature": 0.7},'\
-'low3={"reasoning_effort": "low", "bestofn_n": 3, "planning_n": 1, "planning_m": 2, '\
-'"bestofn_rating_type": "majority", "selection_rule": "pool"}'
+'low3={"reasoning_effort": "low", "plan_step": true, "bestofn_n": 3, "planning_n": 1, '\
+'"planning_m": 2, "bestofn_rating_type": "majority", "selection_rule": "pool", '\
+'"planning_temperature": 0.55, "execution_temperature": 0.25}'
 left() { echo $((BUDGET - SECONDS - 25)); }
 stage() {
   local name=$1 secs; shift; secs=$(left); [ "$secs" -gt 20 ] || return 0
