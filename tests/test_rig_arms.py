@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from bench.accuracy.arms import Arm, parse_arms
+from bench.accuracy.records import latest, read_results
 from config.presets import load_preset
 
 RUN_ALL = Path(__file__).resolve().parents[1] / "bench" / "accuracy" / "rig" / "run_all.sh"
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "accuracy" / "results"
 
 
 def _stage_arms() -> list[str]:
@@ -80,6 +82,11 @@ def test_the_low_preset_is_the_measured_plain_low_arm() -> None:
     # the preset adopted in session 9 is exactly what the `lowplain` records ran
     low = load_preset("low")
     assert low.merged(_arm("lowplain").overrides) == low
+    _, records = read_results(
+        RESULTS / "llamacpp-cuda-h200-qwen2.5-coder-1.5b-q4km-letters.jsonl.gz"
+    )
+    ran = [r.cepo["config"] for r in latest(records).values() if r.arm == "lowplain" and r.cepo]
+    assert len(ran) == 100 and all(config == low.model_dump() for config in ran)
 
 
 @pytest.mark.parametrize("name", ["lowdirect", "low3"])
