@@ -34,10 +34,13 @@ from bench.accuracy.records import ItemRecord, read_results
 from bench.accuracy.rescore import (
     PLAIN_RULE,
     PLAIN_SHAPES,
+    PLURALITY_RULE,
     WITHOUT_MAJORITY_RULE,
     answer_counts,
     keep_execution_majority,
+    keep_execution_plurality,
     plain_pool,
+    plurality_key,
     read_refinals,
     rescore,
     rescore_record,
@@ -420,6 +423,33 @@ def test_keep_execution_majority_estimates_finals_that_follow_their_executions()
     row = rows[("medium", "keep_execution_majority")]
     assert (row.n, row.correct, row.unstated) == (2, 1, 1)
     assert rows[("medium", "recorded")].correct == 0
+
+
+def test_plurality_key_needs_a_strict_lead_of_at_least_two() -> None:
+    assert plurality_key(["5", "5", "6", "7"]) == "5"  # no majority, a plurality
+    assert plurality_key(["5", "5", "6", "6"]) is None  # a tie at the top
+    assert plurality_key(["5", "6", "7", None]) is None  # nothing stated twice
+    assert plurality_key(["5", "5", None, None]) == "5"  # missing answers count for none
+
+
+def test_keep_execution_plurality_follows_a_lead_the_majority_rule_misses() -> None:
+    line = "answer_line"
+    # candidate 1's executions 5, 5, 6, 7: a plurality of 5 but no majority, so only the
+    # plurality rule takes its final (6) to state 5; candidate 2's 6, 6, 5, 5 is a tie
+    split = _medium(
+        0,
+        [("6", line), ("6", line), ("5", line)],
+        [["5", "5", "6", "7"], ["6", "6", "5", "5"], ["5", "5", "6", "7"]],
+        keep=True,
+    )
+    assert split.correct is False and without_execution_majority(split) == (False, True)
+    assert keep_execution_plurality(split) == (True, True)  # finals 5, 6, 5
+    assert keep_execution_plurality(_medium(1, [("5", line)] * 3, [[]] * 3)) is None
+    rows = {(row.arm, row.rule): row for row in rescore([split])}
+    assert (rows[("medium", PLURALITY_RULE)].correct, rows[("medium", "recorded")].correct) == (
+        1,
+        0,
+    )
 
 
 def test_without_execution_majority_restores_the_finals_the_option_replaced() -> None:

@@ -31,6 +31,12 @@ binary judges' own results), so the candidates can be chosen again under any rul
 * ``without keep_execution_majority``: on a record that ran with that option, each final
   it replaced gets back the answer it stated first, and the candidates are chosen again
   (the option's effect within one run; see :func:`without_execution_majority`).
+* ``keep_execution_plurality``: the ``keep_execution_majority`` estimate with a looser
+  vote, on any record: a final is taken to state its executions' plurality answer (more
+  of them state it than any other answer, at least two; see :func:`plurality_key`) where
+  it stated another. Finals the record's own option replaced already state their
+  majority's answer, which is also the plurality's. An estimate of a rule the engine does
+  not have, for deciding whether to build and measure it.
 
 A self-consistency record (``samples``) is re-scored at smaller k from its first
 samples (``sc27@6`` is the majority of the first 6 of 27 samples), and, with 21 samples
@@ -52,7 +58,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -264,10 +270,23 @@ class Overturned:
     from_attempt: int
 
 
-def overturned_finals(record: ItemRecord) -> list[Overturned]:
+def plurality_key(keys: Sequence[str | None]) -> str | None:
+    """The answer key that more of ``keys`` state than any other, and at least two;
+    ``None`` on a tie at the top or when no key is stated twice. Looser than
+    :func:`reasoning.answers.majority_key`: ``5, 5, 6, 7`` has a plurality (5), no majority."""
+    ranked = Counter(key for key in keys if key is not None).most_common(2)
+    if not ranked or ranked[0][1] < 2 or (len(ranked) == 2 and ranked[1][1] == ranked[0][1]):
+        return None
+    return ranked[0][0]
+
+
+def overturned_finals(
+    record: ItemRecord, vote: Callable[[Sequence[str | None]], str | None] = majority_key
+) -> list[Overturned]:
     """The candidates of a CePO ``record`` that ``keep_execution_majority`` would write
     again: a stated, not failed final (no direct or fallback answer) whose answer is not
-    the majority's of its executions (:func:`reasoning.answers.majority_key`)."""
+    the majority's of its executions (:func:`reasoning.answers.majority_key`), or the
+    answer of another ``vote`` over them (:func:`plurality_key`)."""
     metadata = record.cepo if isinstance(record.cepo, dict) else {}
     selection = metadata.get("selection") or {}
     no_final = {d.get("candidate") for d in metadata.get("direct_on_disagreement") or []}
@@ -281,7 +300,7 @@ def overturned_finals(record: ItemRecord) -> list[Overturned]:
     for entry in selection.get("extracted_answers") or []:
         number, key = int(entry["candidate"]), entry.get("answer")
         answers = executions.get(number, [])
-        majority = majority_key([answer for _, answer in answers])
+        majority = vote([answer for _, answer in answers])
         stated = entry.get("form") in STATED_FORMS and not entry.get("failed")
         if stated and number not in no_final and majority is not None and key != majority:
             attempt = next(a for a, answer in answers if answer == majority)
@@ -334,6 +353,37 @@ def keep_execution_majority(
                 key = overturned[number] if refinals[case] else key
         finalists.append(Finalist(number, key, bool(entry.get("failed"))))
     forms = {int(e["candidate"]): e.get("form") for e in extracted}
+    return _chosen(record, finalists, forms, config.get("selection_rule", "rating"))
+
+
+PLURALITY_RULE = "keep_execution_plurality"
+
+
+def keep_execution_plurality(record: ItemRecord) -> tuple[bool, bool | None] | None:
+    """``(correct, stated)`` of a CePO ``record`` had every stated final that differs
+    from its executions' plurality answer (:func:`plurality_key`) stated that answer,
+    chosen again under the record's own rule and recorded ratings; ``None`` for a record
+    without finals (see the module docstring)."""
+    metadata = record.cepo
+    if not isinstance(metadata, dict) or record.error is not None:
+        return None
+    selection = metadata.get("selection") or {}
+    extracted = selection.get("extracted_answers")
+    if not extracted or not selection.get("execution_answers"):
+        return None
+    overturned = {
+        case.candidate: case.majority for case in overturned_finals(record, plurality_key)
+    }
+    finalists = [
+        Finalist(
+            int(e["candidate"]),
+            overturned.get(int(e["candidate"]), e.get("answer")),
+            bool(e.get("failed")),
+        )
+        for e in extracted
+    ]
+    forms = {int(e["candidate"]): e.get("form") for e in extracted}
+    config = metadata.get("config") or {}
     return _chosen(record, finalists, forms, config.get("selection_rule", "rating"))
 
 
@@ -404,6 +454,9 @@ def rescore(items: Iterable[ItemRecord], refinals: Refinals | None = None) -> li
         undone = without_execution_majority(record)
         if undone is not None:
             found[WITHOUT_MAJORITY_RULE] = undone
+        plurality = keep_execution_plurality(record)
+        if plurality is not None:
+            found[PLURALITY_RULE] = plurality
         majority = keep_execution_majority(record)
         if majority is not None:
             found["keep_execution_majority"] = majority
