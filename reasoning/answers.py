@@ -143,6 +143,16 @@ def majority_key(keys: Sequence[str | None]) -> str | None:
     return key if count >= 2 and count * 2 > len(keys) else None
 
 
+def plurality_key(keys: Sequence[str | None]) -> str | None:
+    """The answer key that more of ``keys`` state than any other, and at least two;
+    ``None`` on a tie at the top or when no key is stated twice. Looser than
+    :func:`majority_key`: ``5, 5, 6, 7`` has a plurality (5) and no majority."""
+    ranked = Counter(key for key in keys if key is not None).most_common(2)
+    if not ranked or ranked[0][1] < 2 or (len(ranked) == 2 and ranked[1][1] == ranked[0][1]):
+        return None
+    return ranked[0][0]
+
+
 def normalise_answer(answer: str) -> str:
     """The comparison key of one stated answer (see the module docstring); ``""`` when
     nothing is left once markup is removed.

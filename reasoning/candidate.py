@@ -26,7 +26,12 @@ that states theirs instead of the refined solution, and replaced when the new re
 states that answer. On the rig's 1.5B model, a final that overturned its executions'
 majority was right on 4 of 34 such candidates and the majority on 25 (bench/RESULTS.md).
 Only a stated answer counts (not a last number), and a final already sent live, a
-tool call or a failed answer is left as it is.
+tool call or a failed answer is left as it is. ``keep_execution_plurality`` does the same
+with the executions' plurality answer (more of them state it than any other, at least
+two; see :func:`reasoning.answers.plurality_key`): 5, 5, 6, 7 overturns a final of 6, which
+more than half would not. Re-scored on the rig's records it was never worse than the
+majority rule (bench/RESULTS.md, ``rescore``'s ``keep_execution_plurality``); no preset
+uses it until it is measured live.
 
 When the answer step's reply is empty, or the question expects a stated answer (see
 :func:`reasoning.answers.expects_answer`) and the reply states none, the step runs once
@@ -55,6 +60,7 @@ from reasoning.answers import (
     extract_final_answer,
     find_answer,
     majority_key,
+    plurality_key,
     stated_answer,
     stated_key,
 )
@@ -123,7 +129,9 @@ async def run_candidate(scope: RunScope, candidate: Candidate) -> None:
     found = find_answer(final.text)
     candidate.answer_key = found.key if found is not None else None
     candidate.answer_form = found.form if found is not None else None
-    if stage == "final" and scope.config.keep_execution_majority:
+    if stage == "final" and (
+        scope.config.keep_execution_majority or scope.config.keep_execution_plurality
+    ):
         await _keep_majority(scope, candidate)
     scope.progress.final_ready()
 
@@ -212,7 +220,8 @@ async def _keep_majority(scope: RunScope, candidate: Candidate) -> None:
     if key is None or candidate.answer_form not in STATED_FORMS:
         return  # only a stated answer overturns the executions, not a last number
     keys = [answer for _, answer in candidate.execution_answers]
-    majority = majority_key(keys)
+    vote = plurality_key if scope.config.keep_execution_plurality else majority_key
+    majority = vote(keys)
     if majority is None or majority == key:
         return
     attempt, text = next(

@@ -67,6 +67,12 @@ class CePOConfig(BaseModel):
         "executions (more than half, at least two) is written once more from an execution "
         "that states theirs, and replaced when the new one does",
     )
+    keep_execution_plurality: bool = Field(
+        default=False,
+        description="As keep_execution_majority, with the executions' plurality answer (more "
+        "of them state it than any other answer, at least two) in place of more than half; "
+        "either option turns the check on",
+    )
     rating_model: str | None = Field(
         default=None, min_length=1, description="Model of the rating calls (default: the run's)"
     )

@@ -40,7 +40,6 @@ from bench.accuracy.rescore import (
     keep_execution_majority,
     keep_execution_plurality,
     plain_pool,
-    plurality_key,
     read_refinals,
     rescore,
     rescore_record,
@@ -48,6 +47,7 @@ from bench.accuracy.rescore import (
 )
 from bench.accuracy.rig import refinal
 from bench.accuracy.runner import majority_sample
+from reasoning.answers import plurality_key
 from tests.servers import serve_in_thread
 
 MODEL = "tiny"

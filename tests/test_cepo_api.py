@@ -267,6 +267,46 @@ def test_a_final_that_overturns_its_executions_is_written_again_from_one(
     assert "the final answer overturns the executions" in trace
 
 
+def test_the_plurality_override_rewrites_a_final_against_two_of_four_samples(
+    cepo: str, upstream: FakeUpstream
+) -> None:
+    # `low`'s 4 plain samples say 42, 42, 41, 43 (no majority, a plurality of 42); the
+    # final says 41; with keep_execution_plurality it is written again from a 42 sample
+    question = "What is 6 times 7? End with a line 'Answer: <n>'."
+    asks = [{"role": "user", "content": question}]
+    samples = ["Answer: 42", "Answer: 41", "Answer: 43", "Answer: 42"]
+    lock = threading.Lock()
+    finals: list[str] = []
+
+    def reply(body: dict[str, Any]) -> str:
+        last = body["messages"][-1]["content"]
+        with lock:  # the fake answers from its own threads
+            if last == question:
+                return samples.pop()
+            if last.startswith("# Step: final answer"):
+                finals.append(last)
+                return "Answer: 41" if len(finals) == 1 else "So: 42.\nAnswer: 42"
+        return "Checked."
+
+    upstream.responder = reply
+    response = sdk(cepo).chat.completions.create(
+        model="cepo-fake-model",
+        messages=asks,  # type: ignore[arg-type]
+        reasoning_effort="low",  # type: ignore[arg-type]
+        extra_body={"cepo": {"keep_execution_plurality": True}},
+    )
+    assert response.choices[0].message.content == "So: 42.\nAnswer: 42"
+    meta = (response.model_extra or {})["cepo"]
+    (record,) = meta["finals_against_majority"]
+    assert (record["majority_answer"], record["executions"], record["kept"]) == (
+        "42",
+        "2 of 4",
+        "majority",
+    )
+    assert meta["config"]["keep_execution_plurality"] is True
+    assert meta["upstream_calls"] == 7 == upstream.calls  # 4 samples, refine, 2 finals
+
+
 def test_low_effort_and_overrides_change_the_work(cepo: str, upstream: FakeUpstream) -> None:
     sdk(cepo).chat.completions.create(
         model="cepo-fake-model",

@@ -13,6 +13,7 @@ import pytest
 from bench.accuracy.arms import Arm, parse_arms
 from bench.accuracy.records import latest, read_results
 from config.presets import load_preset
+from reasoning.config import CePOConfig
 
 RUN_ALL = Path(__file__).resolve().parents[1] / "bench" / "accuracy" / "rig" / "run_all.sh"
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "accuracy" / "results"
@@ -86,7 +87,13 @@ def test_the_low_preset_is_the_measured_plain_low_arm() -> None:
         RESULTS / "llamacpp-cuda-h200-qwen2.5-coder-1.5b-q4km-letters.jsonl.gz"
     )
     ran = [r.cepo["config"] for r in latest(records).values() if r.arm == "lowplain" and r.cepo]
-    assert len(ran) == 100 and all(config == low.model_dump() for config in ran)
+    assert len(ran) == 100
+    preset = low.model_dump()
+    for config in ran:
+        assert config == {name: preset[name] for name in config}
+        # an option added since the run holds its default, so it changes nothing
+        for name in preset.keys() - config.keys():
+            assert preset[name] == CePOConfig.model_fields[name].default, name
 
 
 @pytest.mark.parametrize("name", ["lowdirect", "low3"])
@@ -97,3 +104,17 @@ def test_the_planned_low_arms_keep_the_plan_shape_whatever_low_is(name: str) -> 
     if name == "lowdirect":  # the planned low of sessions 4-8
         assert (config.bestofn_n, config.planning_n, config.planning_m) == (1, 2, 4)
         assert config.direct_on_disagreement and config.bestofn_rating_type == "absolute"
+
+
+@pytest.mark.parametrize(
+    ("name", "plain", "effort"), [("lowplur", "lowplain", "low"), ("medplur", "medplain", "medium")]
+)
+def test_the_plurality_arms_are_their_plain_arm_with_the_plurality_rule(
+    name: str, plain: str, effort: str
+) -> None:
+    preset = load_preset(effort)  # type: ignore[arg-type]
+    config = preset.merged(_arm(name).overrides)
+    assert config.keep_execution_plurality
+    assert config.merged({"keep_execution_plurality": False}) == preset.merged(
+        _arm(plain).overrides
+    )

@@ -31,12 +31,13 @@ binary judges' own results), so the candidates can be chosen again under any rul
 * ``without keep_execution_majority``: on a record that ran with that option, each final
   it replaced gets back the answer it stated first, and the candidates are chosen again
   (the option's effect within one run; see :func:`without_execution_majority`).
-* ``keep_execution_plurality``: the ``keep_execution_majority`` estimate with a looser
-  vote, on any record: a final is taken to state its executions' plurality answer (more
-  of them state it than any other answer, at least two; see :func:`plurality_key`) where
-  it stated another. Finals the record's own option replaced already state their
-  majority's answer, which is also the plurality's. An estimate of a rule the engine does
-  not have, for deciding whether to build and measure it.
+* ``keep_execution_plurality``: the ``keep_execution_majority`` estimate with that
+  option's looser vote, on any record: a final is taken to state its executions'
+  plurality answer (more of them state it than any other answer, at least two; see
+  :func:`reasoning.answers.plurality_key`) where it stated another. Finals the record's
+  own option replaced already state their majority's answer, which is also the
+  plurality's. It estimated the option before the engine had it (session 9); on a record
+  that ran with it, it is the recorded rule.
 
 A self-consistency record (``samples``) is re-scored at smaller k from its first
 samples (``sc27@6`` is the majority of the first 6 of 27 samples), and, with 21 samples
@@ -70,7 +71,7 @@ from bench.accuracy.runner import majority_sample
 from bench.accuracy.scoring import score_reply
 from bench.accuracy.stats import wilson_interval
 from bench.accuracy.summary import Comparison, compare_arms
-from reasoning.answers import STATED_FORMS, answers_agree, majority_key
+from reasoning.answers import STATED_FORMS, answers_agree, majority_key, plurality_key
 from reasoning.selection import RULES, Finalist, choose
 
 RESCORED_DATASETS: tuple[DatasetName, ...] = ("gsm8k", "letters")
@@ -270,23 +271,13 @@ class Overturned:
     from_attempt: int
 
 
-def plurality_key(keys: Sequence[str | None]) -> str | None:
-    """The answer key that more of ``keys`` state than any other, and at least two;
-    ``None`` on a tie at the top or when no key is stated twice. Looser than
-    :func:`reasoning.answers.majority_key`: ``5, 5, 6, 7`` has a plurality (5), no majority."""
-    ranked = Counter(key for key in keys if key is not None).most_common(2)
-    if not ranked or ranked[0][1] < 2 or (len(ranked) == 2 and ranked[1][1] == ranked[0][1]):
-        return None
-    return ranked[0][0]
-
-
 def overturned_finals(
     record: ItemRecord, vote: Callable[[Sequence[str | None]], str | None] = majority_key
 ) -> list[Overturned]:
     """The candidates of a CePO ``record`` that ``keep_execution_majority`` would write
     again: a stated, not failed final (no direct or fallback answer) whose answer is not
     the majority's of its executions (:func:`reasoning.answers.majority_key`), or the
-    answer of another ``vote`` over them (:func:`plurality_key`)."""
+    answer of another ``vote`` over them (:func:`reasoning.answers.plurality_key`)."""
     metadata = record.cepo if isinstance(record.cepo, dict) else {}
     selection = metadata.get("selection") or {}
     no_final = {d.get("candidate") for d in metadata.get("direct_on_disagreement") or []}
@@ -333,7 +324,7 @@ def keep_execution_majority(
     if not isinstance(metadata, dict) or record.error is not None:
         return None
     config = metadata.get("config") or {}
-    if config.get("keep_execution_majority"):
+    if config.get("keep_execution_majority") or config.get("keep_execution_plurality"):
         return None
     selection = metadata.get("selection") or {}
     extracted = selection.get("extracted_answers")
@@ -361,9 +352,9 @@ PLURALITY_RULE = "keep_execution_plurality"
 
 def keep_execution_plurality(record: ItemRecord) -> tuple[bool, bool | None] | None:
     """``(correct, stated)`` of a CePO ``record`` had every stated final that differs
-    from its executions' plurality answer (:func:`plurality_key`) stated that answer,
-    chosen again under the record's own rule and recorded ratings; ``None`` for a record
-    without finals (see the module docstring)."""
+    from its executions' plurality answer (:func:`reasoning.answers.plurality_key`)
+    stated that answer, chosen again under the record's own rule and recorded ratings;
+    ``None`` for a record without finals (see the module docstring)."""
     metadata = record.cepo
     if not isinstance(metadata, dict) or record.error is not None:
         return None
@@ -403,7 +394,8 @@ def without_execution_majority(record: ItemRecord) -> tuple[bool, bool | None] |
         return None
     config = metadata.get("config") or {}
     extracted = (metadata.get("selection") or {}).get("extracted_answers")
-    if not config.get("keep_execution_majority") or not extracted:
+    rewrites = config.get("keep_execution_majority") or config.get("keep_execution_plurality")
+    if not rewrites or not extracted:
         return None
     first = {
         int(case["candidate"]): case.get("final_answer")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from config.presets import load_preset
-from reasoning.answers import majority_key
+from reasoning.answers import majority_key, plurality_key
 from reasoning.config import CePOConfig
 from reasoning.llm import LLMError, LLMResponse
 from reasoning.tools import ToolOffer
@@ -123,6 +123,42 @@ async def test_without_a_majority_the_final_stands() -> None:
     assert result.metadata["finals_against_majority"] == []
 
 
+OTHER = "40 + 2 = 43.\nAnswer: 43"
+#: four executions 42, 42, 41, 43: a plurality of 42, no majority (two of four)
+PLURAL = CePOConfig(bestofn_n=1, planning_n=4, planning_m=4, keep_execution_plurality=True)
+
+
+def test_plurality_key() -> None:
+    assert plurality_key(["42", "42", "41", "43"]) == "42"  # no majority, a plurality
+    assert majority_key(["42", "42", "41", "43"]) is None
+    assert plurality_key(["42", "42", "41", "41"]) is None  # a tie at the top
+    assert plurality_key(["42", "41", "43"]) is None  # nothing stated twice
+    assert plurality_key(["42", "42", None, None]) == "42"
+    assert plurality_key([]) is None
+
+
+async def test_the_plurality_option_writes_again_a_final_against_a_plurality() -> None:
+    client = _client((RIGHT, WRONG, OTHER, RIGHT), "Answer: 41", "So it is 42.\nAnswer: 42")
+    result = finished(await collect(client, request(PLURAL, messages=ASKS)))
+    assert result.answer == "So it is 42.\nAnswer: 42"
+    assert client.count("final") == 2
+    (case,) = result.metadata["finals_against_majority"]
+    assert case["majority_answer"] == "42" and case["executions"] == "2 of 4"
+    assert case["from_attempt"] == 1 and case["kept"] == "majority"
+    # the majority rule alone leaves the same final as it is: two of four is not a majority
+    client = _client((RIGHT, WRONG, OTHER, RIGHT), "Answer: 41", "So it is 42.\nAnswer: 42")
+    majority = PLURAL.merged({"keep_execution_plurality": False, "keep_execution_majority": True})
+    result = finished(await collect(client, request(majority, messages=ASKS)))
+    assert client.count("final") == 1 and result.answer == "Answer: 41"
+
+
+async def test_the_plurality_option_leaves_a_final_on_a_tie() -> None:
+    client = _client((RIGHT, WRONG, WRONG, RIGHT), "Answer: 43")
+    result = finished(await collect(client, request(PLURAL, messages=ASKS)))
+    assert client.count("final") == 1
+    assert result.metadata["finals_against_majority"] == []
+
+
 async def test_a_final_that_agrees_costs_nothing_more() -> None:
     client = _client((RIGHT, RIGHT, WRONG), "Answer: 42")
     result = finished(await collect(client, request(ONE, messages=ASKS)))
@@ -222,6 +258,9 @@ async def test_a_kept_final_is_rated_with_the_execution_it_came_from() -> None:
 
 
 def test_presets() -> None:
+    # the plurality rule is an option until it is measured live (bench/RESULTS.md)
+    for name in ("low", "medium", "planned", "high", "thinking"):
+        assert not load_preset(name).keep_execution_plurality
     assert load_preset("low").keep_execution_majority
     assert load_preset("medium").keep_execution_majority
     assert load_preset("high").keep_execution_majority
