@@ -29,7 +29,8 @@ Only a stated answer counts (not a last number), and a final already sent live, 
 tool call or a failed answer is left as it is. ``keep_execution_plurality`` does the same
 with the executions' plurality answer (more of them state it than any other, at least
 two; see :func:`reasoning.answers.plurality_key`): 5, 5, 6, 7 overturns a final of 6, which
-more than half would not. Re-scored on the rig's records it was never worse than the
+more than half would not (the metadata's ``finals_against_majority`` then names that
+plurality ``majority_answer``). Re-scored on the rig's records it was never worse than the
 majority rule (bench/RESULTS.md, ``rescore``'s ``keep_execution_plurality``); no preset
 uses it until it is measured live.
 
