@@ -172,6 +172,24 @@ def _chosen(
     ) in STATED_FORMS
 
 
+def _rechosen(
+    record: ItemRecord, extracted: Sequence[Mapping[str, Any]], answers: Mapping[int, str | None]
+) -> tuple[bool, bool]:
+    """:func:`_chosen` under the record's own rule, with the finals of the candidates in
+    ``answers`` taken to state those answers (the others as ``extracted`` recorded them)."""
+    finalists = [
+        Finalist(
+            int(e["candidate"]),
+            answers.get(int(e["candidate"]), e.get("answer")),
+            bool(e.get("failed")),
+        )
+        for e in extracted
+    ]
+    forms = {int(e["candidate"]): e.get("form") for e in extracted}
+    config = cast(dict[str, Any], record.cepo).get("config") or {}
+    return _chosen(record, finalists, forms, config.get("selection_rule", "rating"))
+
+
 def _sc_prefixes(record: ItemRecord) -> dict[str, tuple[bool, bool | None]] | None:
     if not record.samples or record.error is not None:
         return None
@@ -331,20 +349,12 @@ def keep_execution_majority(
     if not extracted:
         return None
     overturned = {case.candidate: case.majority for case in overturned_finals(record)}
-    finalists: list[Finalist] = []
-    for entry in extracted:
-        number, key = int(entry["candidate"]), entry.get("answer")
-        if number in overturned:
-            if refinals is None:
-                key = overturned[number]
-            else:
-                case = (record.dataset, record.index, record.arm, number)
-                if case not in refinals:
-                    return None
-                key = overturned[number] if refinals[case] else key
-        finalists.append(Finalist(number, key, bool(entry.get("failed"))))
-    forms = {int(e["candidate"]): e.get("form") for e in extracted}
-    return _chosen(record, finalists, forms, config.get("selection_rule", "rating"))
+    if refinals is not None:
+        cases = {n: (record.dataset, record.index, record.arm, n) for n in overturned}
+        if any(case not in refinals for case in cases.values()):
+            return None
+        overturned = {n: key for n, key in overturned.items() if refinals[cases[n]]}
+    return _rechosen(record, extracted, overturned)
 
 
 PLURALITY_RULE = "keep_execution_plurality"
@@ -362,20 +372,8 @@ def keep_execution_plurality(record: ItemRecord) -> tuple[bool, bool | None] | N
     extracted = selection.get("extracted_answers")
     if not extracted or not selection.get("execution_answers"):
         return None
-    overturned = {
-        case.candidate: case.majority for case in overturned_finals(record, plurality_key)
-    }
-    finalists = [
-        Finalist(
-            int(e["candidate"]),
-            overturned.get(int(e["candidate"]), e.get("answer")),
-            bool(e.get("failed")),
-        )
-        for e in extracted
-    ]
-    forms = {int(e["candidate"]): e.get("form") for e in extracted}
-    config = metadata.get("config") or {}
-    return _chosen(record, finalists, forms, config.get("selection_rule", "rating"))
+    overturned = overturned_finals(record, plurality_key)
+    return _rechosen(record, extracted, {case.candidate: case.majority for case in overturned})
 
 
 WITHOUT_MAJORITY_RULE = "without keep_execution_majority"
@@ -402,16 +400,7 @@ def without_execution_majority(record: ItemRecord) -> tuple[bool, bool | None] |
         for case in metadata.get("finals_against_majority") or []
         if case.get("kept") == "majority"
     }
-    finalists = [
-        Finalist(
-            int(e["candidate"]),
-            first.get(int(e["candidate"]), e.get("answer")),
-            bool(e.get("failed")),
-        )
-        for e in extracted
-    ]
-    forms = {int(e["candidate"]): e.get("form") for e in extracted}
-    return _chosen(record, finalists, forms, config.get("selection_rule", "rating"))
+    return _rechosen(record, extracted, first)
 
 
 def rescore(items: Iterable[ItemRecord], refinals: Refinals | None = None) -> list[RescoreRow]:
